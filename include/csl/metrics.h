@@ -1,0 +1,69 @@
+/* metrics.h — Prometheus metrics and their text exposition (format 0.0.4).
+ *
+ * A registry holds metric families (counter, gauge, histogram), each with a
+ * fixed list of label names; a family's children are created on first use of
+ * a label-value combination. Updates are thread-safe and cheap (a hash lookup
+ * under the family's lock); rendering takes each family's lock in turn. A
+ * collect hook runs before each render, for values read at scrape time
+ * (instances by state, process memory).
+ *
+ * Label values are passed as a NULL-terminated array, for which CSL_LABELS
+ * makes a compound literal: csl_metric_inc(requests, CSL_LABELS("GET", "200")).
+ * A family without labels takes NULL. */
+#ifndef CSL_METRICS_H
+#define CSL_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "csl/buf.h"
+
+typedef struct csl_metrics csl_metrics;
+typedef struct csl_metric csl_metric;
+typedef void (*csl_metrics_collect_fn)(csl_metrics *reg, void *ctx);
+
+#define CSL_LABELS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Prometheus' default buckets: .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10 */
+extern const double csl_metrics_default_buckets[];
+extern const size_t csl_metrics_default_buckets_len;
+
+/* API */
+csl_metrics *csl_metrics_new(void);
+void csl_metrics_free(csl_metrics *reg);
+
+/* Register a family. labels is NULL-terminated (or NULL for none). Names are
+ * checked against Prometheus' rules; registering a name twice returns the
+ * existing family when kind and labels agree, NULL otherwise. Families live
+ * until csl_metrics_free. */
+csl_metric *csl_metrics_counter(csl_metrics *reg, const char *name, const char *help,
+                                const char *const *labels);
+csl_metric *csl_metrics_gauge(csl_metrics *reg, const char *name, const char *help,
+                              const char *const *labels);
+/* buckets: strictly increasing upper bounds, +Inf implied; NULL → default. */
+csl_metric *csl_metrics_histogram(csl_metrics *reg, const char *name, const char *help,
+                                  const char *const *labels, const double *buckets,
+                                  size_t nbuckets);
+
+/* values: one per label name, NULL-terminated (NULL for no labels). A wrong
+ * count is ignored (and logged once), never a crash. */
+void csl_metric_add(csl_metric *m, double v, const char *const *values); /* counter v>=0, gauge any */
+void csl_metric_inc(csl_metric *m, const char *const *values);
+void csl_metric_set(csl_metric *m, double v, const char *const *values); /* gauge */
+void csl_metric_observe(csl_metric *m, double v, const char *const *values); /* histogram */
+/* Drops every child (for gauges recomputed from scratch at collect time). */
+void csl_metric_clear(csl_metric *m);
+/* Current value of a counter/gauge child, or a histogram child's count;
+ * 0 when the child does not exist. For tests and self-checks. */
+double csl_metric_value(csl_metric *m, const char *const *values);
+
+void csl_metrics_on_collect(csl_metrics *reg, csl_metrics_collect_fn fn, void *ctx);
+/* Appends the text exposition of every family, in registration order, with
+ * HELP and TYPE lines; label values escaped. False on allocation failure. */
+bool csl_metrics_render(csl_metrics *reg, csl_buf *out);
+
+/* Registers and keeps up to date process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_open_fds and
+ * process_start_time_seconds (read from /proc at collect time). */
+void csl_metrics_register_process(csl_metrics *reg);
+
+#endif
