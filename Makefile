@@ -149,10 +149,10 @@ test-sanitize: ## Unit and integration tests under AddressSanitizer + UBSan
 bench: deps all $(BENCH_BINS) ## Run the benchmarks under bench/ and print their figures
 	$(Q)CSL_BIN_DIR=$(abspath $(BIN)) CSL_BENCH_DIR=$(abspath $(BUILD)/bench) bench/run.sh
 
-##@ Demo
+##@ Scenarios
 
-.PHONY: demo
-demo: deps all ## Start mockcloud with a demo: lifecycle, a fault, the journal
+.PHONY: scenarios
+scenarios: deps all ## The main job (until the runner lands: the mockcloud demo)
 	$(Q)scripts/demo.sh
 
 ##@ Help

@@ -6,6 +6,7 @@
 #ifndef CSL_CLOCK_H
 #define CSL_CLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
