@@ -43,8 +43,11 @@ bool csl_log_level_parse(const char *s, csl_log_level *out)
     static const struct {
         const char *name;
         csl_log_level level;
-    } names[] = {{"debug", CSL_LOG_DEBUG}, {"info", CSL_LOG_INFO},   {"warn", CSL_LOG_WARN},
-                 {"warning", CSL_LOG_WARN}, {"error", CSL_LOG_ERROR}};
+    } names[] = {{"debug", CSL_LOG_DEBUG},
+                 {"info", CSL_LOG_INFO},
+                 {"warn", CSL_LOG_WARN},
+                 {"warning", CSL_LOG_WARN},
+                 {"error", CSL_LOG_ERROR}};
     if (!s) return false;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcasecmp(s, names[i].name) == 0) {
@@ -58,9 +61,12 @@ bool csl_log_level_parse(const char *s, csl_log_level *out)
 bool csl_log_format_parse(const char *s, csl_log_format *out)
 {
     if (!s) return false;
-    if (strcasecmp(s, "text") == 0) *out = CSL_LOG_TEXT;
-    else if (strcasecmp(s, "json") == 0) *out = CSL_LOG_JSON;
-    else return false;
+    if (strcasecmp(s, "text") == 0)
+        *out = CSL_LOG_TEXT;
+    else if (strcasecmp(s, "json") == 0)
+        *out = CSL_LOG_JSON;
+    else
+        return false;
     return true;
 }
 
@@ -100,14 +106,36 @@ static void json_escape(csl_buf *b, const char *s)
     while (*p) {
         unsigned char c = *p;
         switch (c) {
-        case '"': csl_buf_puts(b, "\\\""); p++; continue;
-        case '\\': csl_buf_puts(b, "\\\\"); p++; continue;
-        case '\n': csl_buf_puts(b, "\\n"); p++; continue;
-        case '\r': csl_buf_puts(b, "\\r"); p++; continue;
-        case '\t': csl_buf_puts(b, "\\t"); p++; continue;
-        case '\b': csl_buf_puts(b, "\\b"); p++; continue;
-        case '\f': csl_buf_puts(b, "\\f"); p++; continue;
-        default: break;
+        case '"':
+            csl_buf_puts(b, "\\\"");
+            p++;
+            continue;
+        case '\\':
+            csl_buf_puts(b, "\\\\");
+            p++;
+            continue;
+        case '\n':
+            csl_buf_puts(b, "\\n");
+            p++;
+            continue;
+        case '\r':
+            csl_buf_puts(b, "\\r");
+            p++;
+            continue;
+        case '\t':
+            csl_buf_puts(b, "\\t");
+            p++;
+            continue;
+        case '\b':
+            csl_buf_puts(b, "\\b");
+            p++;
+            continue;
+        case '\f':
+            csl_buf_puts(b, "\\f");
+            p++;
+            continue;
+        default:
+            break;
         }
         if (c < 0x20 || c == 0x7f) {
             csl_buf_printf(b, "\\u%04x", c);
@@ -140,14 +168,19 @@ static void text_escape(csl_buf *b, const char *s, bool quoted)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char c = *p;
-        if (c == '\n') csl_buf_puts(b, "\\n");
-        else if (c == '\r') csl_buf_puts(b, "\\r");
-        else if (c == '\t') csl_buf_puts(b, quoted ? "\\t" : "\t");
-        else if (c < 0x20 || c == 0x7f) csl_buf_printf(b, "\\x%02x", c);
+        if (c == '\n')
+            csl_buf_puts(b, "\\n");
+        else if (c == '\r')
+            csl_buf_puts(b, "\\r");
+        else if (c == '\t')
+            csl_buf_puts(b, quoted ? "\\t" : "\t");
+        else if (c < 0x20 || c == 0x7f)
+            csl_buf_printf(b, "\\x%02x", c);
         else if (quoted && (c == '"' || c == '\\')) {
             csl_buf_putc(b, '\\');
             csl_buf_putc(b, (char)c);
-        } else csl_buf_putc(b, (char)c);
+        } else
+            csl_buf_putc(b, (char)c);
     }
 }
 

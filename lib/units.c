@@ -31,31 +31,39 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Reads [digits][.digits] at *p into mantissa/frac_digits, dropping
- * fraction digits past max_frac (durations truncate below 1 ns like Go).
- * Returns false when there is no digit at all or the mantissa is too large;
- * *too_big tells the two apart. */
+/* Reads [digits][.digits] at *p into mantissa/frac_digits. Trailing zeros
+ * of the fraction are not counted, and digits past max_frac are dropped
+ * (durations truncate below 1 ns, as Go does). Returns false when there is
+ * no digit at all or the mantissa is too large; *too_big tells them apart. */
 static bool read_decimal(const char **p, int max_frac, u128 *mant, int *frac_digits, bool *too_big)
 {
     const char *s = *p;
     u128 m = 0;
-    int fd = 0;
+    int fd = 0, zeros = 0;
     bool any = false;
     *too_big = false;
     for (; is_digit(*s); s++) {
         any = true;
+        if (*too_big) continue;
         m = m * 10 + (u128)(*s - '0');
         if (m > MANT_LIMIT) *too_big = true;
-        if (*too_big) m = MANT_LIMIT;
     }
     if (*s == '.') {
         s++;
         for (; is_digit(*s); s++) {
             any = true;
-            if (fd >= max_frac || *too_big) continue;
-            m = m * 10 + (u128)(*s - '0');
-            fd++;
-            if (m > MANT_LIMIT) *too_big = true;
+            if (*s == '0') {
+                zeros++;
+                continue;
+            }
+            if (*too_big || fd + zeros + 1 > max_frac) continue;
+            for (; zeros >= 0; zeros--) {
+                m *= 10;
+                fd++;
+                if (m > MANT_LIMIT) *too_big = true;
+            }
+            zeros = 0;
+            m += (u128)(*s - '0');
         }
     }
     *p = s;
@@ -70,14 +78,9 @@ static const struct {
     const char *name;
     int64_t ns;
 } dur_units[] = {
-    {"ns", 1},
-    {"us", 1000},
-    {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
-    {"\xce\xbcs", 1000}, /* U+03BC Greek mu */
-    {"ms", 1000000},
-    {"s", 1000000000},
-    {"m", 60LL * 1000000000},
-    {"h", 3600LL * 1000000000},
+    {"ns", 1},           {"us", 1000},      {"\xc2\xb5s", 1000}, /* U+00B5 micro sign */
+    {"\xce\xbcs", 1000},                                         /* U+03BC Greek mu */
+    {"ms", 1000000},     {"s", 1000000000}, {"m", 60LL * 1000000000}, {"h", 3600LL * 1000000000},
 };
 
 #define DUR_UNITS_HINT "use ns, us, ms, s, m or h"
@@ -135,8 +138,10 @@ int csl_duration_parse(const char *s, int64_t *out_ns, char err[CSL_UNITS_ERR_LE
         }
         u128 pow10 = 1;
         for (int i = 0; i < fd; i++) pow10 *= 10;
+        u128 whole = mant / pow10, frac = mant % pow10;
+        if (whole > (u128)INT64_MAX) goto overflow;
         /* Below 1 ns is truncated, as Go does. */
-        total += mant * (u128)unit / pow10;
+        total += whole * (u128)unit + frac * (u128)unit / pow10;
         if (total > (u128)INT64_MAX) goto overflow;
     }
     *out_ns = (int64_t)total;
@@ -187,10 +192,14 @@ void csl_duration_format(int64_t ns, char *out, size_t outsz)
     if (h) pos += put_scaled(out + pos, outsz - pos, h, 1, "h");
     if (m && pos < outsz) pos += put_scaled(out + pos, outsz - pos, m, 1, "m");
     if (!rest || pos >= outsz) return;
-    if (rest >= S) put_scaled(out + pos, outsz - pos, rest, S, "s");
-    else if (rest >= 1000000) put_scaled(out + pos, outsz - pos, rest, 1000000, "ms");
-    else if (rest >= 1000) put_scaled(out + pos, outsz - pos, rest, 1000, "us");
-    else put_scaled(out + pos, outsz - pos, rest, 1, "ns");
+    if (rest >= S)
+        put_scaled(out + pos, outsz - pos, rest, S, "s");
+    else if (rest >= 1000000)
+        put_scaled(out + pos, outsz - pos, rest, 1000000, "ms");
+    else if (rest >= 1000)
+        put_scaled(out + pos, outsz - pos, rest, 1000, "us");
+    else
+        put_scaled(out + pos, outsz - pos, rest, 1, "ns");
 }
 
 /* ---------------------------------------------------------------- quantities */
@@ -201,9 +210,9 @@ static const struct {
     const char *name;
     int pow2, pow10;
 } qty_suffixes[] = {
-    {"", 0, 0},    {"m", 0, -3},  {"k", 0, 3},   {"M", 0, 6},   {"G", 0, 9},   {"T", 0, 12},
-    {"P", 0, 15},  {"E", 0, 18},  {"Ki", 10, 0}, {"Mi", 20, 0}, {"Gi", 30, 0}, {"Ti", 40, 0},
-    {"Pi", 50, 0}, {"Ei", 60, 0},
+    {"", 0, 0},    {"m", 0, -3},  {"k", 0, 3},   {"M", 0, 6},   {"G", 0, 9},
+    {"T", 0, 12},  {"P", 0, 15},  {"E", 0, 18},  {"Ki", 10, 0}, {"Mi", 20, 0},
+    {"Gi", 30, 0}, {"Ti", 40, 0}, {"Pi", 50, 0}, {"Ei", 60, 0},
 };
 
 /* Reads an exponent suffix "e<int>" / "E<int>" (the whole rest). */
@@ -241,7 +250,8 @@ int csl_quantity_parse_milli(const char *s, int64_t *out_milli, char err[CSL_UNI
     bool too_big;
     if (!read_decimal(&p, 1000, &mant, &fd, &too_big)) {
         if (too_big) goto overflow;
-        fail(err, "invalid quantity \"%.60s\": expected a number like \"4\", \"1.5\" or \"0.5\"", s);
+        fail(err, "invalid quantity \"%.60s\": expected a number like \"4\", \"1.5\" or \"0.5\"",
+             s);
         return -1;
     }
     int pow2 = 0, pow10 = 0;

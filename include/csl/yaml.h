@@ -43,7 +43,9 @@ size_t csl_yaml_count(const csl_yaml *y);
 /* Document i's root (NULL past the end; an empty document is a cJSON null).
  * Owned by y. */
 cJSON *csl_yaml_doc(const csl_yaml *y, size_t i);
-/* Detaches document i from y: the caller owns it; positions are lost. */
+/* Detaches document i from y: the caller owns it; positions are lost. The
+ * slot stays, so csl_yaml_doc(y, i) is NULL afterwards and other indices do
+ * not shift. NULL when i is past the end or already taken. */
 cJSON *csl_yaml_take_doc(csl_yaml *y, size_t i);
 
 /* Where node's value starts. False when node is not from y. */
