@@ -12,7 +12,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,8 @@
 #include "csl/log.h"
 
 /* ---------------------------------------------------------------- routes */
+
+static void remove_stale_temp_files(const char *state_file);
 
 typedef enum {
     V1_CREATE_INSTANCE,
@@ -723,6 +727,7 @@ mc_server *mc_server_new(const mc_server_config *cfg, char *err, size_t errsz)
 
     if (cfg->state_file) {
         char why[512];
+        remove_stale_temp_files(cfg->state_file);
         if (mc_cloud_load(s->cloud, cfg->state_file, why, sizeof why) < 0) {
             snprintf(err, errsz, "%s", why);
             goto err;
@@ -753,6 +758,29 @@ err:
     mc_config_free(&st);
     mc_server_free(s);
     return NULL;
+}
+
+/* A process killed between writing its temp file and renaming it leaves
+ * "<state>.tmp.<pid>" behind. Remove those whose writer is gone; a live
+ * writer's file is left alone. */
+static void remove_stale_temp_files(const char *state_file)
+{
+    csl_buf pattern = CSL_BUF_INIT;
+    csl_buf_printf(&pattern, "%s.tmp.*", state_file);
+    glob_t g;
+    if (!pattern.oom && glob(csl_buf_str(&pattern), GLOB_NOSORT, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            const char *dot = strrchr(g.gl_pathv[i], '.');
+            char *end;
+            long pid = strtol(dot + 1, &end, 10);
+            if (*end || pid <= 0) continue;
+            if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+            if (unlink(g.gl_pathv[i]) == 0)
+                csl_log(CSL_LOG_INFO, "removed a stale state temp file", "path", g.gl_pathv[i], NULL);
+        }
+        globfree(&g);
+    }
+    csl_buf_free(&pattern);
 }
 
 /* temp file + rename, so a reader never sees a half-written number. */
