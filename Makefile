@@ -124,9 +124,10 @@ format: ## Format C sources with the project's .clang-format
 ##@ Test
 
 .PHONY: test
-test: deps ## All tests: unit + integration, plain and under ASan/UBSan
+test: deps ## All tests: unit + integration (plain and under ASan/UBSan), then the local-plane tests
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory check SANITIZE=address,undefined
+	$(Q)$(MAKE) --no-print-directory cluster-test
 
 .PHONY: check
 check: unit integration ## Unit and integration tests of this build variant (no deps step)
@@ -154,6 +155,8 @@ bench: deps all $(BENCH_BINS) ## Run the benchmarks under bench/ and print their
 .PHONY: scenarios
 scenarios: deps all ## The main job (until the runner lands: the mockcloud demo)
 	$(Q)scripts/demo.sh
+
+include kind/cluster.mk
 
 ##@ Help
 

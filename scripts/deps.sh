@@ -8,7 +8,7 @@ packages=(
   build-essential pkg-config
   libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev
   libcunit1-dev faketime libfaketime
-  openssl curl wrk valgrind
+  openssl curl wrk valgrind shellcheck iproute2 util-linux
 )
 
 missing=()
