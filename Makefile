@@ -61,8 +61,12 @@ prog_lib_objs = $(filter-out %/main.o,$(call prog_objs,$(1)))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+# tests/integration/test_kube_*.c need a Kubernetes API server: they run
+# against a local control plane of their own (scripts/with-local-plane.sh).
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
-INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
+KUBE_INTEG_SRCS := $(filter tests/integration/test_kube_%,$(INTEG_SRCS))
+INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(filter-out $(KUBE_INTEG_SRCS),$(INTEG_SRCS)))
+KUBE_INTEG_BINS := $(KUBE_INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
@@ -130,7 +134,7 @@ test: deps ## All tests: unit + integration (plain and under ASan/UBSan), then t
 	$(Q)$(MAKE) --no-print-directory cluster-test
 
 .PHONY: check
-check: unit integration ## Unit and integration tests of this build variant (no deps step)
+check: unit integration kube-integration ## Unit and integration tests of this build variant (no deps step)
 
 .PHONY: unit
 unit: $(UNIT_BINS) ## CUnit tests of the library and the programs' internals
@@ -139,6 +143,11 @@ unit: $(UNIT_BINS) ## CUnit tests of the library and the programs' internals
 .PHONY: integration
 integration: all $(INTEG_BINS) ## Real binaries over real loopback sockets
 	$(Q)CSL_BIN_DIR=$(abspath $(BIN)) scripts/run-tests.sh integration $(INTEG_BINS)
+
+.PHONY: kube-integration
+kube-integration: all $(KUBE_INTEG_BINS) ## Kubernetes client tests against a local control plane of their own
+	$(Q)CSL_BIN_DIR=$(abspath $(BIN)) scripts/with-local-plane.sh \
+		scripts/run-tests.sh kube-integration $(KUBE_INTEG_BINS)
 
 .PHONY: test-sanitize
 test-sanitize: ## Unit and integration tests under AddressSanitizer + UBSan
