@@ -824,7 +824,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     x->last_byte_ns = csl_mono_ns();
     if (x->stream && x->status >= 200 && x->status < 300) {
-        if (x->stop && *x->stop) {
+        if (x->stop && __atomic_load_n(x->stop, __ATOMIC_ACQUIRE)) {
             x->stopped = true;
             return 0;
         }
@@ -846,7 +846,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
                        curl_off_t ulnow)
 {
     xfer *x = ud;
-    if (x->stop && *x->stop) {
+    if (x->stop && __atomic_load_n(x->stop, __ATOMIC_ACQUIRE)) {
         x->stopped = true;
         return 1;
     }
@@ -1367,7 +1367,7 @@ int csl_kube_stream(csl_kube *k, const char *path,
                     const volatile int *stop, long stall_timeout_ms, csl_kube_error *err)
 {
     err_reset(err);
-    if (stop && *stop) return 0;
+    if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) return 0;
     csl_buf body = CSL_BUF_INIT;
     xfer x = {.k = k,
               .body = &body,

@@ -280,7 +280,8 @@ int csl_kube_delete(csl_kube *k, const csl_kube_resource *res, const char *ns, c
  * Returns the HTTP status (a non-2xx body is decoded into err and on_data
  * is not called), or -1 on transport errors and stalls. *stop is checked
  * before the request, with every chunk and at least once a second (curl's
- * progress callback); a stop before the response headers returns 0. There
+ * progress callback) with an atomic load, so another thread may set it with
+ * __atomic_store_n; a stop before the response headers returns 0. There
  * is no overall timeout; stall_timeout_ms <= 0 disables stall detection.
  * Chunk boundaries are wherever the network put them: a JSON line may be
  * split across calls or several may come in one. A 401 marks refreshable
