@@ -1443,6 +1443,34 @@ csl_cloud_code csl_cloud_resize_instance(csl_cloud *c, const char *id, const csl
     return code;
 }
 
+csl_cloud_code csl_cloud_update_tags(csl_cloud *c, const char *id, const csl_cloud_kv *tags,
+                                     size_t n_tags, csl_cloud_instance *out, csl_cloud_error *err)
+{
+    csl_cloud_error local;
+    if (!err) err = &local;
+    err_begin(err, "UpdateTags");
+    if (out) memset(out, 0, sizeof *out);
+    if (!tags || n_tags == 0) return request_fail(err, "no tags to change");
+    cJSON *o = cJSON_CreateObject();
+    cJSON *t = o ? cJSON_AddObjectToObject(o, "tags") : NULL;
+    bool ok = t != NULL;
+    for (size_t i = 0; ok && i < n_tags; i++) {
+        if (!tags[i].key || !*tags[i].key) {
+            cJSON_Delete(o);
+            return request_fail(err, "tag %zu has no key", i);
+        }
+        ok = tags[i].value ? cJSON_AddStringToObject(t, tags[i].key, tags[i].value) != NULL
+                           : cJSON_AddNullToObject(t, tags[i].key) != NULL;
+    }
+    char *body = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!body) return oom_fail(err);
+    /* A merge patch is idempotent: a resend by libcurl is harmless. */
+    csl_cloud_code code = instance_op(c, "PATCH", id, NULL, body, false, out, err);
+    free(body);
+    return code;
+}
+
 csl_cloud_code csl_cloud_instance_action(csl_cloud *c, const char *id, csl_cloud_action action,
                                          csl_cloud_instance *out, csl_cloud_error *err)
 {

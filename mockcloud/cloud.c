@@ -959,7 +959,8 @@ static mc_reply parse_body(const char *body, size_t len, bool empty_ok, cJSON **
     return ok();
 }
 
-typedef enum { FT_STRING, FT_INT, FT_TAGS } ftype;
+/* FT_TAG_PATCH: like FT_TAGS, but a null value (remove the tag) is allowed. */
+typedef enum { FT_STRING, FT_INT, FT_TAGS, FT_TAG_PATCH } ftype;
 
 typedef struct fspec {
     const char *name;
@@ -1007,6 +1008,31 @@ static bool tags_valid(const cJSON *t, const char *field, char *msg, size_t msgs
         }
     }
     return true;
+}
+
+/* A tag patch: tags_valid's rules, except that null (remove) is a value. */
+static bool tags_valid_patch(const cJSON *t, const char *field, char *msg, size_t msgsz)
+{
+    if (!cJSON_IsObject(t)) return tags_valid(t, field, msg, msgsz);
+    cJSON *probe = cJSON_Duplicate(t, 1);
+    if (!probe) {
+        snprintf(msg, msgsz, "out of memory");
+        return false;
+    }
+    for (cJSON *m = probe->child; m; m = m->next) {
+        if (cJSON_IsNull(m)) {
+            m->type = cJSON_String;
+            m->valuestring = strdup("");
+            if (!m->valuestring) {
+                cJSON_Delete(probe);
+                snprintf(msg, msgsz, "out of memory");
+                return false;
+            }
+        }
+    }
+    bool ok = tags_valid(probe, field, msg, msgsz);
+    cJSON_Delete(probe);
+    return ok;
 }
 
 static const fspec *spec_find(const fspec *f, size_t nf, const char *name)
@@ -1063,6 +1089,10 @@ static mc_reply check_fields(const cJSON *doc, const fspec *f, size_t nf)
             break;
         case FT_TAGS:
             if (!tags_valid(m, s->name, msg, sizeof msg))
+                return mc_reply_error(400, "InvalidRequest", "%s", msg);
+            break;
+        case FT_TAG_PATCH:
+            if (!tags_valid_patch(m, s->name, msg, sizeof msg))
                 return mc_reply_error(400, "InvalidRequest", "%s", msg);
             break;
         }
@@ -1464,7 +1494,46 @@ static const fspec resize_fields[] = {
     {"cpu", FT_INT, false, 1, 128},
     {"memoryMiB", FT_INT, false, 256, MEMORY_MAX_MIB},
     {"diskGiB", FT_INT, false, 10, 65536},
+    {"tags", FT_TAG_PATCH, false, 0, 0},
 };
+
+/* The instance's tags with patch applied (a JSON merge patch: a string sets,
+ * null removes). NULL with *r set when the result has too many tags. */
+static cJSON *tags_merged(const inst *i, const cJSON *patch, mc_reply *r)
+{
+    cJSON *t = i->tags ? cJSON_Duplicate(i->tags, 1) : cJSON_CreateObject();
+    if (!t) goto oom;
+    for (const cJSON *m = patch->child; m; m = m->next) {
+        cJSON_DeleteItemFromObjectCaseSensitive(t, m->string);
+        if (cJSON_IsString(m) && !cJSON_AddStringToObject(t, m->string, m->valuestring)) goto oom;
+    }
+    if (cJSON_GetArraySize(t) > TAGS_MAX) {
+        cJSON_Delete(t);
+        *r = mc_reply_error(400, "InvalidRequest", "field \"tags\": the instance would have more "
+                            "than %d tags", TAGS_MAX);
+        return NULL;
+    }
+    return t;
+oom:
+    cJSON_Delete(t);
+    *r = oom_reply();
+    return NULL;
+}
+
+/* Replaces i's tags with *tags (taking it) when a patch gave some. */
+static void tags_apply(mc_cloud *c, inst *i, cJSON **tags)
+{
+    if (!*tags) return;
+    if (!cJSON_Compare(i->tags, *tags, true)) {
+        cJSON_Delete(i->tags);
+        i->tags = *tags;
+        i->updated_ms = c->now;
+        c->gen++;
+    } else {
+        cJSON_Delete(*tags);
+    }
+    *tags = NULL;
+}
 
 static mc_reply invalid_state(const inst *i, const char *action, const char *need)
 {
@@ -1472,13 +1541,37 @@ static mc_reply invalid_state(const inst *i, const char *action, const char *nee
                           action, i->e.id, mc_state_name(i->state), action, need);
 }
 
+static mc_reply resize_size(mc_cloud *c, inst *i, const cJSON *doc, cJSON **tags);
+
 static mc_reply resize(mc_cloud *c, inst *i, const cJSON *doc)
 {
     mc_reply r = check_fields(doc, resize_fields, NFIELDS(resize_fields));
     if (r.status) return r;
     if (!doc->child)
         return mc_reply_error(400, "InvalidRequest",
-                              "nothing to resize: give at least one of cpu, memoryMiB, diskGiB");
+                              "nothing to change: give at least one of cpu, memoryMiB, diskGiB, "
+                              "tags");
+    cJSON *tags = NULL;
+    const cJSON *tag_patch = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+    if (tag_patch && !(tags = tags_merged(i, tag_patch, &r))) return r;
+    r = resize_size(c, i, doc, &tags);
+    cJSON_Delete(tags);
+    return r;
+}
+
+/* The size part of a PATCH; on success it applies *tags too, so a refused
+ * resize changes nothing at all. */
+static mc_reply resize_size(mc_cloud *c, inst *i, const cJSON *doc, cJSON **tags)
+{
+    mc_reply r;
+    bool sized = cJSON_GetObjectItemCaseSensitive(doc, "cpu") ||
+                 cJSON_GetObjectItemCaseSensitive(doc, "memoryMiB") ||
+                 cJSON_GetObjectItemCaseSensitive(doc, "diskGiB");
+    if (!sized) {
+        if (i->state == MC_DELETING) return invalid_state(i, "change the tags of", "not deleting");
+        tags_apply(c, i, tags);
+        return view_reply(200, inst_view(i, NULL));
+    }
     int cpu = (int)get_int(doc, "cpu", i->cpu);
     int64_t mem = get_int(doc, "memoryMiB", i->memory_mib);
     int disk = (int)get_int(doc, "diskGiB", i->disk_gib);
@@ -1493,16 +1586,20 @@ static mc_reply resize(mc_cloud *c, inst *i, const cJSON *doc)
                                   "cannot resize instance %s: it is resizing to other values; "
                                   "wait until it is running",
                                   i->e.id);
+        tags_apply(c, i, tags);
         r = view_reply(202, inst_view(i, NULL));
         set_location(&r, i->op->e.id);
         return r;
     }
-    if (cpu == i->cpu && mem == i->memory_mib && disk == i->disk_gib)
+    if (cpu == i->cpu && mem == i->memory_mib && disk == i->disk_gib) {
+        tags_apply(c, i, tags);
         return view_reply(200, inst_view(i, NULL));
+    }
     if (i->state != MC_RUNNING && i->state != MC_STOPPED)
         return invalid_state(i, "resize", "running or stopped");
     op *o = op_new(c, MC_T_RESIZE, i->e.id);
     if (!o) return oom_reply();
+    tags_apply(c, i, tags);
     i->r_cpu = cpu;
     i->r_memory = mem;
     i->r_disk = disk;

@@ -259,6 +259,12 @@ csl_cloud_code csl_cloud_find_instances(csl_cloud *c, const char *key, const cha
  * (the old size shows until the resize completes). */
 csl_cloud_code csl_cloud_resize_instance(csl_cloud *c, const char *id, const csl_cloud_resize *r,
                                          csl_cloud_instance *out, csl_cloud_error *err);
+/* PATCH /v1/instances/{id} with {"tags": {...}}, a merge patch of the
+ * instance's tags: each kv with a value sets that tag, with value NULL
+ * removes it. 200 with the instance; CONFLICT/InvalidState while it is
+ * deleting. Used to drop the ownership tags of a Retain-policy instance. */
+csl_cloud_code csl_cloud_update_tags(csl_cloud *c, const char *id, const csl_cloud_kv *tags,
+                                     size_t n_tags, csl_cloud_instance *out, csl_cloud_error *err);
 /* POST /v1/instances/{id}/actions/{start,stop,reboot}; CONFLICT/InvalidState
  * when the state does not allow it. Sent on a fresh connection (see the
  * doc). */

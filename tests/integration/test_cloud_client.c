@@ -189,6 +189,20 @@ static void test_lifecycle(void)
     CU_ASSERT_STRING_EQUAL(e.cloud_code, "DiskShrinkNotAllowed");
     CU_ASSERT(e.message[0] != '\0');
 
+    /* Tags: drop the ownership tag (as Retain does), add another; the
+     * instance no longer shows up in a lookup by uid. */
+    csl_cloud_kv untag[] = {{"cloudserver.dev/uid", NULL}, {"kept-by", "someone"}};
+    CU_ASSERT(is(csl_cloud_update_tags(c, id, untag, 2, &in, &e), CSL_CLOUD_OK, &e));
+    CU_ASSERT_PTR_NULL(csl_cloud_instance_tag(&in, "cloudserver.dev/uid"));
+    CU_ASSERT_STRING_EQUAL(csl_cloud_instance_tag(&in, "kept-by"), "someone");
+    csl_cloud_instance_free(&in);
+    CU_ASSERT(is(csl_cloud_find_instances(c, "cloudserver.dev/uid", "3f2a-uid", &l, &e),
+                 CSL_CLOUD_OK, &e));
+    CU_ASSERT_EQUAL(l.n, 0);
+    csl_cloud_instance_list_free(&l);
+    csl_cloud_kv retag[] = {{"cloudserver.dev/uid", "3f2a-uid"}};
+    CU_ASSERT(is(csl_cloud_update_tags(c, id, retag, 1, NULL, &e), CSL_CLOUD_OK, &e));
+
     /* Power: stop, a start of a running one is refused, start again. */
     CU_ASSERT(
         is(csl_cloud_instance_action(c, id, CSL_CLOUD_START, NULL, &e), CSL_CLOUD_CONFLICT, &e));

@@ -454,6 +454,53 @@ static void test_power_actions(void)
     mc_cloud_free(c);
 }
 
+/* PATCH "tags" is a JSON merge patch: a string sets, null removes. A
+ * refused resize leaves the tags alone too. */
+static void test_tag_patch(void)
+{
+    mc_cloud *c = mc_cloud_new(6);
+    char id[32];
+    int64_t t = running_instance(c, BODY, T0, id);
+    mc_reply r = resize(c, id, "{\"tags\":{\"owner\":\"ops\",\"env\":\"prod\"}}", t);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(js(jget(r.body, "tags"), "owner"), "ops");
+    CU_ASSERT_STRING_EQUAL(js(r.body, "state"), "running");
+    mc_reply_free(&r);
+
+    r = resize(c, id, "{\"tags\":{\"owner\":null}}", t);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NULL(jget(jget(r.body, "tags"), "owner"));
+    CU_ASSERT_STRING_EQUAL(js(jget(r.body, "tags"), "env"), "prod");
+    mc_reply_free(&r);
+
+    EXPECT_ERR(resize(c, id, "{\"tags\":{\"env\":1}}", t), 400, "InvalidRequest", "string");
+    EXPECT_ERR(resize(c, id, "{\"tags\":[]}", t), 400, "InvalidRequest", "tags");
+    EXPECT_ERR(resize(c, id, "{\"diskGiB\":10,\"tags\":{\"env\":\"dev\"}}", t), 400,
+               "DiskShrinkNotAllowed", "40 to 10");
+    mc_reply g = mc_api_get_instance(c, id, t);
+    CU_ASSERT_STRING_EQUAL(js(jget(g.body, "tags"), "env"), "prod");
+    mc_reply_free(&g);
+
+    /* Tags and a size together: the tags change at once, the size later. */
+    r = resize(c, id, "{\"cpu\":4,\"tags\":{\"env\":\"dev\"}}", t);
+    CU_ASSERT_EQUAL(r.status, 202);
+    CU_ASSERT_STRING_EQUAL(js(jget(r.body, "tags"), "env"), "dev");
+    CU_ASSERT_EQUAL(jnum(r.body, "cpu"), 2);
+    mc_reply_free(&r);
+
+    /* Tag changes count as changes of persistent state. */
+    uint64_t gen = mc_cloud_generation(c);
+    r = resize(c, id, "{\"tags\":{\"team\":\"a\"}}", t + 1);
+    CU_ASSERT_EQUAL(r.status, 200);
+    mc_reply_free(&r);
+    CU_ASSERT(mc_cloud_generation(c) > gen);
+    gen = mc_cloud_generation(c);
+    r = resize(c, id, "{\"tags\":{\"team\":\"a\"}}", t + 1);
+    mc_reply_free(&r);
+    CU_ASSERT_EQUAL(mc_cloud_generation(c), gen);
+    mc_cloud_free(c);
+}
+
 static void test_resize(void)
 {
     mc_cloud *c = mc_cloud_new(6);
@@ -461,7 +508,7 @@ static void test_resize(void)
     int64_t t = running_instance(c, BODY, T0, id);
 
     EXPECT_ERR(resize(c, "i-nope", "{\"cpu\":4}", t), 404, "NotFound", "i-nope");
-    EXPECT_ERR(resize(c, id, "{}", t), 400, "InvalidRequest", "nothing to resize");
+    EXPECT_ERR(resize(c, id, "{}", t), 400, "InvalidRequest", "nothing to change");
     EXPECT_ERR(resize(c, id, "", t), 400, "InvalidRequest", "empty");
     EXPECT_ERR(resize(c, id, "{\"cpu\":", t), 400, "InvalidRequest", "malformed JSON");
     EXPECT_ERR(resize(c, id, "{\"name\":\"b\"}", t), 400, "InvalidRequest",
@@ -1610,6 +1657,7 @@ static CU_TestInfo lifecycle_tests[] = {
     {"create: pending then running at the deadline", test_lifecycle_create},
     {"power actions and invalid states", test_power_actions},
     {"resize rules", test_resize},
+    {"tag merge patch", test_tag_patch},
     {"delete", test_delete},
     {"operations", test_operations},
     CU_TEST_INFO_NULL,
