@@ -33,7 +33,7 @@ test_rbac() {
     done
     can_i yes update cloudservers.cloudserver.dev --subresource=finalizers -n "$ns"
     can_i yes update cloudserversets.cloudserver.dev --subresource=finalizers -n "$ns"
-    for verb in get list watch; do
+    for verb in get list watch patch; do
       can_i yes "$verb" cloudserversets.cloudserver.dev -n "$ns"
     done
     can_i yes create events -n "$ns"
