@@ -158,6 +158,7 @@ test-sanitize: ## Unit and integration tests under AddressSanitizer + UBSan
 .PHONY: bench
 bench: deps all $(BENCH_BINS) ## Run the benchmarks under bench/ and print their figures
 	$(Q)CSL_BIN_DIR=$(abspath $(BIN)) CSL_BENCH_DIR=$(abspath $(BUILD)/bench) bench/run.sh
+	$(Q)CSL_BENCH_DIR=$(abspath $(BUILD)/bench) bench/run-kube.sh
 
 ##@ Scenarios
 

@@ -46,6 +46,8 @@ static const char usage_text[] =
     "  --max-body BYTES        request body limit, larger gets 413 (default 1048576)\n"
     "  --threads N             HTTP polling threads (default 2)\n"
     "  --max-connections N     concurrent connections (default 16384)\n"
+    "  --conn-memory BYTES     memory per open connection, 4096..1048576; the request\n"
+    "                          line and headers must fit in it (default 16384)\n"
     "  --log-format FMT        text | json (default text)\n"
     "  --log-level LEVEL       debug | info | warn | error (default info)\n"
     "  --help                  show this help and exit\n"
@@ -67,6 +69,7 @@ enum {
     OPT_MAX_BODY,
     OPT_THREADS,
     OPT_MAX_CONNECTIONS,
+    OPT_CONN_MEMORY,
     OPT_LOG_FORMAT,
     OPT_LOG_LEVEL,
     OPT_HELP,
@@ -86,6 +89,7 @@ static const struct option long_opts[] = {
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"conn-memory", required_argument, NULL, OPT_CONN_MEMORY},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
@@ -209,6 +213,13 @@ int main(int argc, char **argv)
                 goto out;
             }
             cfg.max_connections = (unsigned)v;
+            break;
+        case OPT_CONN_MEMORY:
+            if (!parse_u64(optarg, 4096, 1048576, &v)) {
+                rc = usage_error("--conn-memory: \"%s\" is not a number 4096..1048576", optarg);
+                goto out;
+            }
+            cfg.conn_memory = (size_t)v;
             break;
         case OPT_LOG_FORMAT:
             if (!csl_log_format_parse(optarg, &format)) {

@@ -614,6 +614,7 @@ void mc_server_config_init(mc_server_config *cfg)
     cfg->max_body = MC_DEFAULT_MAX_BODY;
     cfg->threads = MC_DEFAULT_THREADS;
     cfg->max_connections = MC_DEFAULT_MAX_CONNECTIONS;
+    cfg->conn_memory = MC_DEFAULT_CONN_MEMORY;
 }
 
 /* A seed nobody chose: time and pid through splitmix64's finaliser. */
@@ -746,6 +747,7 @@ mc_server *mc_server_new(const mc_server_config *cfg, char *err, size_t errsz)
         .max_body = cfg->max_body,
         .threads = cfg->threads,
         .max_connections = cfg->max_connections,
+        .conn_memory = cfg->conn_memory,
     };
     s->httpd = csl_httpd_new(&hc);
     if (!s->httpd || register_metrics(s) < 0 || register_routes(s) < 0) {

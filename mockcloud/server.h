@@ -19,6 +19,8 @@
 #define MC_DEFAULT_MAX_BODY 1048576
 #define MC_DEFAULT_THREADS 2
 #define MC_DEFAULT_MAX_CONNECTIONS 16384
+/* Request line and headers must fit in it; each open connection keeps it. */
+#define MC_DEFAULT_CONN_MEMORY 16384
 
 /* Everything the flags say. Strings are borrowed (argv) and must outlive the
  * server. */
@@ -37,6 +39,7 @@ typedef struct mc_server_config {
     size_t max_body;
     unsigned threads;
     unsigned max_connections;
+    size_t conn_memory;      /* libmicrohttpd's per-connection pool, bytes */
 } mc_server_config;
 
 typedef struct mc_server mc_server;
