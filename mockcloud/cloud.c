@@ -89,6 +89,10 @@ typedef struct inst {
     uint32_t *ips; /* ip_count addresses once first running, else NULL */
     cJSON *tags;
     int64_t created_ms, updated_ms;
+    /* createdAt / updatedAt as formatted for the text view, valid while
+     * non-empty and *_txt_ms still equals the time: GETs reuse them. */
+    char created_txt[CSL_RFC3339_LEN], updated_txt[CSL_RFC3339_LEN];
+    int64_t created_txt_ms, updated_txt_ms;
     char *idem_key;  /* the key that created it, to leave a last view */
     uint32_t ntrans; /* transitions drawn so far: the stream index */
     int pt;          /* pending transition or NO_TRANSITION */
@@ -575,6 +579,155 @@ static cJSON *inst_view(const inst *i, const char *state)
     add_time(o, "createdAt", i->created_ms, &okv);
     add_time(o, "updatedAt", i->updated_ms, &okv);
     return finish(o, okv);
+}
+
+/* The text view: the bytes cJSON_PrintUnformatted prints for inst_view(i,
+ * NULL), written straight into a buffer, so a GET builds, prints and frees no
+ * tree. Strings are escaped as cJSON escapes them (", \, \b \f \n \r \t,
+ * other control characters as \u00xx; bytes from 0x7f up pass through), and
+ * the numbers are integers far below 2^53, which cJSON's %1.15g prints as
+ * plain digits. tests/unit/test_mockcloud_cloud.c holds the two views to
+ * the same bytes. */
+#define PUT_LIT(b, lit) csl_buf_append((b), (lit), sizeof(lit) - 1)
+
+static void put_json_str(csl_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    csl_buf_putc(b, '"');
+    for (;;) {
+        const unsigned char *run = p;
+        while (*p >= 32 && *p != '"' && *p != '\\') p++;
+        csl_buf_append(b, run, (size_t)(p - run));
+        if (!*p) break;
+        char esc[6] = {'\\', (char)*p, '0', '0', hex[*p >> 4], hex[*p & 15]};
+        size_t n = 2;
+        switch (*p) {
+        case '"':
+        case '\\':
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            n = 6;
+        }
+        csl_buf_append(b, esc, n);
+        p++;
+    }
+    csl_buf_putc(b, '"');
+}
+
+static void put_int(csl_buf *b, int64_t v)
+{
+    char d[24];
+    size_t k = sizeof d;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do d[--k] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) d[--k] = '-';
+    csl_buf_append(b, d + k, sizeof d - k);
+}
+
+static void put_ip(csl_buf *b, uint32_t a)
+{
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        put_int(b, (a >> shift) & 255);
+        if (shift) csl_buf_putc(b, '.');
+    }
+}
+
+/* A timestamp, formatted again only when it changed since the last view. */
+static void put_time(csl_buf *b, char txt[CSL_RFC3339_LEN], int64_t *txt_ms, int64_t ms)
+{
+    if (!txt[0] || *txt_ms != ms) {
+        csl_rfc3339_ms(ms, txt);
+        *txt_ms = ms;
+    }
+    csl_buf_putc(b, '"');
+    csl_buf_puts(b, txt);
+    csl_buf_putc(b, '"');
+}
+
+/* Appends the text view of i; false when its tags are not an object of
+ * strings (never so after validation; the caller then falls back to the
+ * tree). Out of memory shows as b->oom. */
+static bool inst_text(inst *i, csl_buf *b)
+{
+    if (i->tags && !cJSON_IsObject(i->tags)) return false;
+    for (const cJSON *m = i->tags ? i->tags->child : NULL; m; m = m->next)
+        if (!m->string || !cJSON_IsString(m) || !m->valuestring) return false;
+    PUT_LIT(b, "{\"id\":");
+    put_json_str(b, i->e.id);
+    PUT_LIT(b, ",\"name\":");
+    put_json_str(b, i->name);
+    PUT_LIT(b, ",\"state\":");
+    put_json_str(b, mc_state_name(i->state));
+    PUT_LIT(b, ",\"cpu\":");
+    put_int(b, i->cpu);
+    PUT_LIT(b, ",\"memoryMiB\":");
+    put_int(b, i->memory_mib);
+    PUT_LIT(b, ",\"diskGiB\":");
+    put_int(b, i->disk_gib);
+    PUT_LIT(b, ",\"image\":");
+    put_json_str(b, i->image);
+    PUT_LIT(b, ",\"zone\":");
+    put_json_str(b, i->zone);
+    PUT_LIT(b, ",\"networkType\":");
+    put_json_str(b, net_names[i->net]);
+    PUT_LIT(b, ",\"ipCount\":");
+    put_int(b, i->ip_count);
+    PUT_LIT(b, ",\"ipAddresses\":[");
+    for (int k = 0; i->ips && k < i->ip_count; k++) {
+        if (k) csl_buf_putc(b, ',');
+        csl_buf_putc(b, '"');
+        put_ip(b, i->ips[k]);
+        csl_buf_putc(b, '"');
+    }
+    PUT_LIT(b, "],\"tags\":{");
+    for (const cJSON *m = i->tags ? i->tags->child : NULL; m; m = m->next) {
+        if (m != i->tags->child) csl_buf_putc(b, ',');
+        put_json_str(b, m->string);
+        csl_buf_putc(b, ':');
+        put_json_str(b, m->valuestring);
+    }
+    PUT_LIT(b, "},\"createdAt\":");
+    put_time(b, i->created_txt, &i->created_txt_ms, i->created_ms);
+    PUT_LIT(b, ",\"updatedAt\":");
+    put_time(b, i->updated_txt, &i->updated_txt_ms, i->updated_ms);
+    csl_buf_putc(b, '}');
+    return true;
+}
+
+/* A 200 reply carrying i's text view. */
+static mc_reply inst_text_reply(inst *i)
+{
+    /* A typical view is 300-400 bytes: start big enough for one malloc. */
+    csl_buf b = CSL_BUF_INIT;
+    b.data = malloc(512);
+    if (!b.data) return oom_reply();
+    b.data[0] = '\0';
+    b.cap = 512;
+    if (!inst_text(i, &b)) {
+        csl_buf_free(&b);
+        return view_reply(200, inst_view(i, NULL));
+    }
+    size_t len = b.len;
+    char *text = csl_buf_steal(&b);
+    return text ? mc_reply_text(200, text, len) : oom_reply();
 }
 
 static cJSON *snap_view(const snap *s, const char *state)
@@ -1309,8 +1462,8 @@ mc_reply mc_api_get_instance(mc_cloud *c, const char *id, int64_t now_ms)
 {
     lock(c);
     advance(c, now_ms);
-    const inst *i = id ? smap_get(&c->w.inst_ix, id) : NULL;
-    mc_reply r = i ? view_reply(200, inst_view(i, NULL)) : not_found("instance", id);
+    inst *i = id ? smap_get(&c->w.inst_ix, id) : NULL;
+    mc_reply r = i ? inst_text_reply(i) : not_found("instance", id);
     unlock(c);
     return r;
 }

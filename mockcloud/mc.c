@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 mc_reply mc_reply_json(int status, cJSON *body)
 {
@@ -24,10 +25,25 @@ mc_reply mc_reply_error(int status, const char *code, const char *fmt, ...)
     return mc_reply_json(status, body);
 }
 
+mc_reply mc_reply_text(int status, char *text, size_t len)
+{
+    mc_reply r = {.status = status, .location = "", .text = text, .text_len = len};
+    return r;
+}
+
+const cJSON *mc_reply_json_body(mc_reply *r)
+{
+    if (!r->body && r->text) r->body = cJSON_ParseWithLength(r->text, r->text_len);
+    return r->body;
+}
+
 void mc_reply_free(mc_reply *r)
 {
     cJSON_Delete(r->body);
     r->body = NULL;
+    free(r->text);
+    r->text = NULL;
+    r->text_len = 0;
 }
 
 /* Iterative glob with one backtrack point per star kind: '*' may not cross

@@ -106,7 +106,9 @@ static bool is_mutating(const char *method)
 void mc_srv_send(csl_http_req *req, mc_reply *rep)
 {
     if (rep->location[0]) csl_http_set_header(req, "Location", rep->location);
-    if (rep->body)
+    if (rep->text)
+        csl_http_respond(req, rep->status, "application/json", rep->text, rep->text_len);
+    else if (rep->body)
         csl_http_respond_json(req, rep->status, rep->body);
     else
         csl_http_respond(req, rep->status, NULL, NULL, 0);
@@ -258,18 +260,21 @@ static const char *header_cb(void *ctx, const char *name)
 /* A JSON text cut short, as a flaky proxy would deliver it. */
 static const char malformed_body[] = "{\"items\":[{\"id\":\"i-0f3a9c2e\",\"state\":\"runn";
 
-static void send_malformed(mc_server *s, csl_http_req *req, int status, const cJSON *real)
+static void send_malformed(mc_server *s, csl_http_req *req, const mc_reply *real)
 {
-    char *text = real ? cJSON_PrintUnformatted(real) : NULL;
+    int status = real ? real->status : 200;
+    /* The real reply's text: as serialised already, or printed from its tree. */
+    char *printed = real && !real->text && real->body ? cJSON_PrintUnformatted(real->body) : NULL;
+    const char *text = printed ? printed : real ? real->text : NULL;
     if (text && status != 204 && status >= 200) {
-        size_t n = strlen(text);
+        size_t n = printed ? strlen(printed) : real->text_len;
         mc_srv_record(s, req, status);
         csl_http_respond(req, status, "application/json", text, n > 1 ? n / 2 : n);
     } else {
         mc_srv_record(s, req, 200);
         csl_http_respond(req, 200, "application/json", malformed_body, sizeof malformed_body - 1);
     }
-    free(text);
+    free(printed);
 }
 
 /* Ends the request the way the fault decision says. real is the reply the
@@ -303,7 +308,7 @@ static void apply_effect(mc_server *s, csl_http_req *req, req_state *st, const m
         csl_http_suspend(req, -1);
         return;
     case MC_FX_MALFORMED:
-        send_malformed(s, req, real ? real->status : 200, real ? real->body : NULL);
+        send_malformed(s, req, real);
         return;
     case MC_FX_NONE:
         break;

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -92,7 +93,7 @@ static const char *state_at(mc_cloud *c, const char *id, int64_t now)
 {
     static char s[32];
     mc_reply r = mc_api_get_instance(c, id, now);
-    snprintf(s, sizeof s, "%s", r.status == 200 ? js(r.body, "state") : "");
+    snprintf(s, sizeof s, "%s", r.status == 200 ? js(mc_reply_json_body(&r), "state") : "");
     mc_reply_free(&r);
     return s;
 }
@@ -364,8 +365,8 @@ static void test_lifecycle_create(void)
     CU_ASSERT_STRING_EQUAL(state_at(c, id, due - 1), "pending");
     CU_ASSERT_EQUAL(mc_cloud_next_deadline(c), due);
     mc_reply g = mc_api_get_instance(c, id, due);
-    CU_ASSERT_STRING_EQUAL(js(g.body, "state"), "running");
-    const cJSON *ips = jget(g.body, "ipAddresses");
+    CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&g), "state"), "running");
+    const cJSON *ips = jget(mc_reply_json_body(&g), "ipAddresses");
     CU_ASSERT_EQUAL(cJSON_GetArraySize(ips), 3);
     for (const cJSON *a = ips ? ips->child : NULL; a; a = a->next)
         CU_ASSERT(strncmp(a->valuestring, "10.", 3) == 0);
@@ -374,7 +375,7 @@ static void test_lifecycle_create(void)
     /* The transition is stamped with its deadline, not the observer's time. */
     char want[CSL_RFC3339_LEN];
     csl_rfc3339_ms(due, want);
-    CU_ASSERT_STRING_EQUAL(js(g.body, "updatedAt"), want);
+    CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&g), "updatedAt"), want);
     mc_reply_free(&g);
     CU_ASSERT_EQUAL(mc_cloud_next_deadline(c), INT64_MAX);
     mc_reply o = get_op_of(c, &r, due + 5000);
@@ -389,10 +390,134 @@ static void test_lifecycle_create(void)
     create_id(c2, body_with("a", "hk-1a", "\"ipCount\":3"), NULL, T0, id2);
     CU_ASSERT_STRING_EQUAL(id, id2);
     g = mc_api_get_instance(c2, id2, T0 + 60000);
-    CU_ASSERT_STRING_EQUAL(js(g.body, "updatedAt"), want);
+    CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&g), "updatedAt"), want);
     mc_reply_free(&g);
     CU_ASSERT_STRING_EQUAL(state_at(c2, id2, T0), "running");
     mc_cloud_free(c2);
+    mc_cloud_free(c);
+}
+
+/* Tags no JSON printer may get wrong: quotes and backslashes in keys and
+ * values, every kind of control character, UTF-8 of 2, 3 and 4 bytes. */
+#define WEIRD_TAGS                                                                                 \
+    "\"tags\":{\"q\\\"k\\\\\":\"a\\\"b\\\\c\",\"ctl\":\"\\u0001\\u001f\\b\\f\\n\\r\\t\\u007f\","   \
+    "\"utf8\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"k\\u00e9\":\"\",\"s\":\"a/b<>&'\"}"
+
+/* GET id answers text: valid JSON, the very bytes cJSON prints for the
+ * tree view of the same instance at the same time (a list's item: the list
+ * still builds trees), so it also parses to an equal tree. Marks the state
+ * it showed in seen. */
+static void check_text_view(mc_cloud *c, const char *id, int64_t now, bool seen[MC_STATE_COUNT])
+{
+    mc_reply g = mc_api_get_instance(c, id, now);
+    CU_ASSERT_EQUAL(g.status, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g.text);
+    CU_ASSERT_PTR_NULL(g.body);
+    CU_ASSERT_EQUAL(strlen(g.text), g.text_len);
+    const char *end = NULL;
+    cJSON *parsed = cJSON_ParseWithOpts(g.text, &end, 1);
+    CU_ASSERT_PTR_NOT_NULL(parsed);
+    CU_ASSERT(cJSON_IsObject(parsed));
+
+    mc_kv q[] = {{"limit", "500"}};
+    mc_reply l = mc_api_list_instances(c, q, 1, now);
+    const cJSON *items = jget(l.body, "items"), *item = NULL;
+    for (const cJSON *e = items ? items->child : NULL; e; e = e->next)
+        if (strcmp(js(e, "id"), id) == 0) item = e;
+    CU_ASSERT_PTR_NOT_NULL(item);
+    CU_ASSERT(cJSON_Compare(parsed, item, 1));
+    char *printed = item ? cJSON_PrintUnformatted(item) : NULL;
+    CU_ASSERT(printed && strcmp(printed, g.text) == 0);
+    if (printed && strcmp(printed, g.text) != 0)
+        fprintf(stderr, "\n  text: %s\n  tree: %s\n", g.text, printed);
+    CU_ASSERT(cJSON_Compare(mc_reply_json_body(&g), item, 1));
+
+    /* Both views could agree on a wrong value: check the tags decode to what
+     * was sent. */
+    const cJSON *tags = jget(parsed, "tags");
+    CU_ASSERT_STRING_EQUAL(js(tags, "q\"k\\"), "a\"b\\c");
+    CU_ASSERT_STRING_EQUAL(js(tags, "ctl"), "\x01\x1f\b\f\n\r\t\x7f");
+    CU_ASSERT_STRING_EQUAL(js(tags, "utf8"), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    CU_ASSERT_PTR_NOT_NULL(jget(tags, "k\xc3\xa9"));
+    CU_ASSERT(strncmp(js(parsed, "name"), "w \"q\" \\ \x01 \xc3\xa9", 12) == 0);
+    CU_ASSERT(strstr(g.text, "\\u0001\\u001f\\b\\f\\n\\r\\t\x7f") != NULL);
+
+    mc_state st;
+    if (mc_state_parse(js(parsed, "state"), &st) == 0) seen[st] = true;
+    free(printed);
+    cJSON_Delete(parsed);
+    mc_reply_free(&l);
+    mc_reply_free(&g);
+}
+
+/* The GET text view matches the tree view in every state, with awkward
+ * strings, many addresses, and timestamps that change. */
+static void test_text_view(void)
+{
+    mc_cloud *c = mc_cloud_new(77);
+    mc_reply r = set_json(mc_ctl_set_timings, c,
+                          "{\"create\":\"1s\",\"resize\":\"1s\",\"stop\":\"1s\",\"start\":\"1s\","
+                          "\"reboot\":\"1s\",\"delete\":\"1s\"}");
+    CU_ASSERT_EQUAL(r.status, 200);
+    mc_reply_free(&r);
+    enum { N = 9 };
+    char ids[N][32];
+    for (int k = 0; k < N - 1; k++) {
+        char extra[1024];
+        snprintf(extra, sizeof extra, "\"ipCount\":%d,%s", k % 2 ? 256 : 1 + k, WEIRD_TAGS);
+        create_id(c,
+                  body_with("w \\\"q\\\" \\\\ \\u0001 \xc3\xa9", k % 2 ? "hk-1b" : "hk-1a", extra),
+                  NULL, T0, ids[k]);
+    }
+    int64_t t1 = T0 + 1000, t2 = T0 + 2000;
+    /* ids[0] grows to the largest size and runs; 3 and 4 are stopped first. */
+    r = resize(c, ids[0], "{\"memoryMiB\":16777216,\"diskGiB\":65536}", t1);
+    CU_ASSERT_EQUAL(r.status, 202);
+    mc_reply_free(&r);
+    for (int k = 3; k <= 4; k++) {
+        r = action(c, ids[k], "stop", t1);
+        CU_ASSERT_EQUAL(r.status, 202);
+        mc_reply_free(&r);
+    }
+    CU_ASSERT_STRING_EQUAL(state_at(c, ids[3], t2), "stopped");
+    r = resize(c, ids[1], "{\"cpu\":4}", t2);
+    CU_ASSERT_EQUAL(r.status, 202);
+    mc_reply_free(&r);
+    static const char *const acts[][2] = {{"2", "stop"}, {"4", "start"}, {"5", "reboot"}};
+    for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++) {
+        r = action(c, ids[atoi(acts[k][0])], acts[k][1], t2);
+        CU_ASSERT_EQUAL(r.status, 202);
+        mc_reply_free(&r);
+    }
+    r = mc_api_delete_instance(c, ids[6], t2);
+    CU_ASSERT_EQUAL(r.status, 202);
+    mc_reply_free(&r);
+    char sel[128];
+    snprintf(sel, sizeof sel, "{\"ids\":[\"%s\"]}", ids[7]);
+    r = crash(c, sel, t2);
+    CU_ASSERT_EQUAL(r.status, 200);
+    mc_reply_free(&r);
+    create_id(c, body_with("w \\\"q\\\" \\\\ \\u0001 \xc3\xa9 pending", "hk-1a", WEIRD_TAGS), NULL,
+              t2, ids[N - 1]);
+
+    bool seen[MC_STATE_COUNT] = {false};
+    for (int k = 0; k < N; k++) check_text_view(c, ids[k], t2 + 500, seen);
+    for (int st = 0; st < MC_STATE_COUNT; st++) {
+        if (!seen[st]) fprintf(stderr, "\n  state %s not seen\n", mc_state_name((mc_state)st));
+        CU_ASSERT(seen[st]);
+    }
+    /* Again after the transitions: updatedAt moved, the cached text must too. */
+    memset(seen, 0, sizeof seen);
+    for (int k = 0; k < N; k++)
+        if (k != 6) check_text_view(c, ids[k], t2 + 1000, seen);
+    CU_ASSERT(seen[MC_RUNNING] && seen[MC_STOPPED] && seen[MC_CRASHED]);
+    char want[CSL_RFC3339_LEN];
+    csl_rfc3339_ms(t2 + 1000, want);
+    r = mc_api_get_instance(c, ids[1], t2 + 1000);
+    CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&r), "updatedAt"), want);
+    CU_ASSERT_EQUAL(jnum(mc_reply_json_body(&r), "cpu"), 4);
+    mc_reply_free(&r);
+    EXPECT_ERR(mc_api_get_instance(c, ids[6], t2 + 1000), 404, "NotFound", ids[6]);
     mc_cloud_free(c);
 }
 
@@ -478,7 +603,7 @@ static void test_tag_patch(void)
     EXPECT_ERR(resize(c, id, "{\"diskGiB\":10,\"tags\":{\"env\":\"dev\"}}", t), 400,
                "DiskShrinkNotAllowed", "40 to 10");
     mc_reply g = mc_api_get_instance(c, id, t);
-    CU_ASSERT_STRING_EQUAL(js(jget(g.body, "tags"), "env"), "prod");
+    CU_ASSERT_STRING_EQUAL(js(jget(mc_reply_json_body(&g), "tags"), "env"), "prod");
     mc_reply_free(&g);
 
     /* Tags and a size together: the tags change at once, the size later. */
@@ -537,10 +662,10 @@ static void test_resize(void)
     int64_t due = mc_cloud_next_deadline(c);
     CU_ASSERT(due >= t + 200 && due <= t + 600);
     mc_reply g = mc_api_get_instance(c, id, due);
-    CU_ASSERT_STRING_EQUAL(js(g.body, "state"), "running");
-    CU_ASSERT_EQUAL(jnum(g.body, "cpu"), 4);
-    CU_ASSERT_EQUAL(jnum(g.body, "diskGiB"), 80);
-    CU_ASSERT_EQUAL(jnum(g.body, "memoryMiB"), 4096);
+    CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&g), "state"), "running");
+    CU_ASSERT_EQUAL(jnum(mc_reply_json_body(&g), "cpu"), 4);
+    CU_ASSERT_EQUAL(jnum(mc_reply_json_body(&g), "diskGiB"), 80);
+    CU_ASSERT_EQUAL(jnum(mc_reply_json_body(&g), "memoryMiB"), 4096);
     mc_reply_free(&g);
     mc_reply o = get_op_of(c, &r, due);
     CU_ASSERT_STRING_EQUAL(js(o.body, "type"), "resize");
@@ -558,8 +683,8 @@ static void test_resize(void)
     mc_reply_free(&r);
     t = mc_cloud_next_deadline(c);
     g = mc_api_get_instance(c, id, t);
-    CU_ASSERT_STRING_EQUAL(js(g.body, "state"), "running");
-    CU_ASSERT_EQUAL(jnum(g.body, "memoryMiB"), 8192);
+    CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&g), "state"), "running");
+    CU_ASSERT_EQUAL(jnum(mc_reply_json_body(&g), "memoryMiB"), 8192);
     mc_reply_free(&g);
 
     create_id(c, body_with("p", "hk-1a", NULL), NULL, t, pend);
@@ -1057,7 +1182,7 @@ static void test_crash(void)
     CU_ASSERT_EQUAL(cJSON_GetArraySize(jget(r.body, "crashed")), 5);
     for (const cJSON *e = jget(r.body, "crashed")->child; e; e = e->next) {
         mc_reply g = mc_api_get_instance(c, e->valuestring, t);
-        CU_ASSERT_STRING_EQUAL(js(g.body, "zone"), "hk-1b");
+        CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&g), "zone"), "hk-1b");
         mc_reply_free(&g);
     }
     mc_reply_free(&r);
@@ -1457,10 +1582,10 @@ static void test_load_resumes_deadlines(void)
     CU_ASSERT_EQUAL(mc_cloud_load(b, path, err, sizeof err), 0);
     CU_ASSERT_EQUAL(mc_cloud_next_deadline(b), due);
     mc_reply g = mc_api_get_instance(b, id, T0 + HOUR);
-    CU_ASSERT_STRING_EQUAL(js(g.body, "state"), "running");
+    CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&g), "state"), "running");
     char want[CSL_RFC3339_LEN];
     csl_rfc3339_ms(due, want);
-    CU_ASSERT_STRING_EQUAL(js(g.body, "updatedAt"), want);
+    CU_ASSERT_STRING_EQUAL(js(mc_reply_json_body(&g), "updatedAt"), want);
     mc_reply_free(&g);
     mc_cloud_free(b);
     unlink(path);
@@ -1664,6 +1789,7 @@ static CU_TestInfo lifecycle_tests[] = {
 };
 
 static CU_TestInfo api_tests[] = {
+    {"GET's text view is the tree view's bytes", test_text_view},
     {"idempotency replay and mismatch", test_idempotency},
     {"zone capacity", test_capacity},
     {"pagination and filters", test_pagination},
