@@ -27,9 +27,8 @@
 #include "csl/clock.h"
 #include "csl/kube.h"
 #include "csl/log.h"
-#include "csl/yaml.h"
+#include "kube_testutil.h"
 
-#include <dirent.h>
 
 #define FM "csl-operator-test"
 #define TOKEN_GOOD "it-token-good"
@@ -47,8 +46,6 @@ static const csl_kube_resource ns_res = {"", "v1", "namespaces", false};
 static const csl_kube_resource secret_res = {"", "v1", "secrets", true};
 static const csl_kube_resource lease_res = {"coordination.k8s.io", "v1", "leases", true};
 static const csl_kube_resource event_res = {"events.k8s.io", "v1", "events", true};
-static const csl_kube_resource crd_res = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                          false};
 
 static const char *kubeconfig;
 static csl_kube_config kcfg;
@@ -623,52 +620,7 @@ static bool wait_no_parked(long timeout_ms)
 
 static int apply_crds(void)
 {
-    const char *dir = getenv("CSL_CRD_DIR");
-    if (!dir) dir = "config/crd/bases";
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "cannot open %s (run from the repository root or set CSL_CRD_DIR)\n", dir);
-        return -1;
-    }
-    struct dirent *de;
-    int n = 0, rc = 0;
-    while ((de = readdir(d)) && rc == 0) {
-        size_t l = strlen(de->d_name);
-        if (l < 6 || strcmp(de->d_name + l - 5, ".yaml") != 0) continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        csl_yaml_err ye;
-        csl_yaml *y = csl_yaml_load_file(path, &ye);
-        if (!y) {
-            char m[512];
-            csl_yaml_err_format(&ye, m, sizeof m);
-            fprintf(stderr, "%s\n", m);
-            rc = -1;
-            break;
-        }
-        for (size_t i = 0; i < csl_yaml_count(y) && rc == 0; i++) {
-            const cJSON *doc = csl_yaml_doc(y, i);
-            if (!cJSON_IsObject(doc)) continue;
-            char *body = cJSON_PrintUnformatted(doc);
-            csl_kube_patch_opts po = {.field_manager = FM, .force = true};
-            csl_kube_error e;
-            cJSON *r = csl_kube_patch(kube, &crd_res, NULL, csl_kube_obj_name(doc), NULL,
-                                      CSL_PATCH_APPLY, body, &po, &e);
-            if (!r) {
-                kerr("apply CRD", &e);
-                rc = -1;
-            }
-            cJSON_Delete(r);
-            free(body);
-            n++;
-        }
-        csl_yaml_free(y);
-    }
-    closedir(d);
-    if (rc == 0 && n == 0) {
-        fprintf(stderr, "no CRDs in %s\n", dir);
-        return -1;
-    }
+    int rc = kt_apply_crds(kube, FM);
     /* Established, and the resources answer (discovery catches up). */
     int64_t end = now_ms() + 60000;
     while (rc == 0) {

@@ -14,9 +14,8 @@
 #include "csl/kube.h"
 #include "csl/log.h"
 #include "csl/metrics.h"
-#include "csl/yaml.h"
+#include "kube_testutil.h"
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +34,6 @@ static const csl_kube_resource cs_res = {"cloudserver.dev", "v1", "cloudservers"
 static const csl_kube_resource css_res = {"cloudserver.dev", "v1", "cloudserversets", true};
 static const csl_kube_resource cm_res = {"", "v1", "configmaps", true};
 static const csl_kube_resource ns_res = {"", "v1", "namespaces", false};
-static const csl_kube_resource crd_res = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                          false};
 
 static void fail_msg(const char *what, const csl_kube_error *e)
 {
@@ -77,53 +74,7 @@ static double generation(const cJSON *o)
 
 static int apply_crds(void)
 {
-    const char *dir = getenv("CSL_CRD_DIR");
-    if (!dir) dir = "config/crd/bases";
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "cannot open %s (run from the repository root or set CSL_CRD_DIR)\n", dir);
-        return -1;
-    }
-    struct dirent *de;
-    int n = 0, rc = 0;
-    while ((de = readdir(d)) && rc == 0) {
-        size_t l = strlen(de->d_name);
-        if (l < 6 || strcmp(de->d_name + l - 5, ".yaml") != 0) continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        csl_yaml_err ye;
-        csl_yaml *y = csl_yaml_load_file(path, &ye);
-        if (!y) {
-            char m[512];
-            csl_yaml_err_format(&ye, m, sizeof m);
-            fprintf(stderr, "%s\n", m);
-            rc = -1;
-            break;
-        }
-        for (size_t i = 0; i < csl_yaml_count(y) && rc == 0; i++) {
-            const cJSON *doc = csl_yaml_doc(y, i);
-            if (!cJSON_IsObject(doc)) continue;
-            char *body = cJSON_PrintUnformatted(doc);
-            csl_kube_patch_opts po = {.field_manager = FM, .force = true};
-            csl_kube_error e;
-            cJSON *r = csl_kube_patch(kube, &crd_res, NULL, csl_kube_obj_name(doc), NULL,
-                                      CSL_PATCH_APPLY, body, &po, &e);
-            if (!r) {
-                fail_msg("apply CRD", &e);
-                rc = -1;
-            }
-            cJSON_Delete(r);
-            free(body);
-            n++;
-        }
-        csl_yaml_free(y);
-    }
-    closedir(d);
-    if (rc == 0 && n == 0) {
-        fprintf(stderr, "no CRDs in %s\n", dir);
-        return -1;
-    }
-    return rc;
+    return kt_apply_crds(kube, FM);
 }
 
 /* Established, and the new resources answer (discovery catches up). */
