@@ -1,6 +1,11 @@
-/* kube_testutil.h — what the Kubernetes integration tests share: installing
- * the project's CRDs on the plane under test. Header-only (each test file
- * is its own program).
+/* kube_testutil.h — what the Kubernetes integration tests share: a client
+ * for the plane under test, and installing the project's CRDs on it.
+ * Header-only (each test file is its own program).
+ *
+ * kt_connect loads the kubeconfig named by $CSL_KUBECONFIG and makes a
+ * client with opt (may be NULL). It returns 0, or -1 after printing why —
+ * an unset CSL_KUBECONFIG is a failure, never a skip, so a broken set-up
+ * cannot pass silently. On failure *cfg holds nothing to free.
  *
  * kt_apply_crds server-side-applies every document of every *.yaml in
  * config/crd/bases (or $CSL_CRD_DIR) with the given field manager, forcing
@@ -20,6 +25,29 @@
 
 static const csl_kube_resource kt_crd_res = {"apiextensions.k8s.io", "v1",
                                              "customresourcedefinitions", false};
+
+static int kt_connect(const csl_kube_options *opt, csl_kube_config *cfg, csl_kube **out)
+{
+    const char *kc = getenv("CSL_KUBECONFIG");
+    if (!kc || !*kc) {
+        fprintf(stderr, "CSL_KUBECONFIG is not set: this test needs a real kube-apiserver. Run "
+                        "`make kube-integration` (brings up the local plane), or export "
+                        "CSL_KUBECONFIG=/path/to/kubeconfig\n");
+        return -1;
+    }
+    char err[1024];
+    if (csl_kubeconfig_load(kc, NULL, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    *out = csl_kube_new(cfg, opt, err, sizeof err);
+    if (!*out) {
+        fprintf(stderr, "%s\n", err);
+        csl_kube_config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
 
 static int kt_apply_crds(csl_kube *kube, const char *field_manager)
 {

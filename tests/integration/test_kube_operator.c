@@ -652,23 +652,8 @@ static int common_init(void)
     if (!kube) {
         csl_log_setup("test_kube_operator", CSL_LOG_WARN, CSL_LOG_TEXT, 2);
         kubeconfig = getenv("CSL_KUBECONFIG");
-        if (!kubeconfig || !*kubeconfig) {
-            fprintf(stderr, "CSL_KUBECONFIG is not set: this test needs a real kube-apiserver. "
-                            "Run `make kube-integration` (brings up the local plane), or export "
-                            "CSL_KUBECONFIG=/path/to/kubeconfig\n");
-            return -1;
-        }
-        char err[1024];
-        if (csl_kubeconfig_load(kubeconfig, NULL, &kcfg, err, sizeof err) != 0) {
-            fprintf(stderr, "%s\n", err);
-            return -1;
-        }
         csl_kube_options opt = {.user_agent = FM};
-        kube = csl_kube_new(&kcfg, &opt, err, sizeof err);
-        if (!kube) {
-            fprintf(stderr, "%s\n", err);
-            return -1;
-        }
+        if (kt_connect(&opt, &kcfg, &kube) != 0) return -1;
         run_id = (unsigned)((getpid() * 7919u + (unsigned)(csl_wall_ms() % 100000)) % 1000000u);
         oph_init();
         atexit(free_kube); /* after the harness's: runs before curl_global_cleanup */

@@ -98,25 +98,9 @@ static int wait_crds(void)
 static int suite_init(void)
 {
     csl_log_setup("test_kube_rest", CSL_LOG_WARN, CSL_LOG_TEXT, 2);
-    const char *kc = getenv("CSL_KUBECONFIG");
-    if (!kc || !*kc) {
-        fprintf(stderr, "CSL_KUBECONFIG is not set: this test needs a real kube-apiserver. Run "
-                        "`make kube-integration` (brings up the local plane), or export "
-                        "CSL_KUBECONFIG=/path/to/kubeconfig\n");
-        return 1;
-    }
-    char err[1024];
-    if (csl_kubeconfig_load(kc, NULL, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
     reg = csl_metrics_new();
     csl_kube_options opt = {.metrics = reg, .user_agent = "csl-kube-rest-test"};
-    kube = csl_kube_new(&cfg, &opt, err, sizeof err);
-    if (!kube) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    if (kt_connect(&opt, &cfg, &kube) != 0) return 1;
     const char *h = strstr(cfg.server, "://");
     snprintf(host, sizeof host, "%.*s", (int)strcspn(h + 3, "/"), h + 3);
     snprintf(ns, sizeof ns, "csl-kube-rest-%d-%lld", (int)getpid(),
