@@ -26,7 +26,7 @@
 static const csl_kube_resource kt_crd_res = {"apiextensions.k8s.io", "v1",
                                              "customresourcedefinitions", false};
 
-static int kt_connect(const csl_kube_options *opt, csl_kube_config *cfg, csl_kube **out)
+static inline int kt_connect(const csl_kube_options *opt, csl_kube_config *cfg, csl_kube **out)
 {
     const char *kc = getenv("CSL_KUBECONFIG");
     if (!kc || !*kc) {
@@ -49,7 +49,7 @@ static int kt_connect(const csl_kube_options *opt, csl_kube_config *cfg, csl_kub
     return 0;
 }
 
-static int kt_apply_crds(csl_kube *kube, const char *field_manager)
+static inline int kt_apply_crds(csl_kube *kube, const char *field_manager)
 {
     const char *dir = getenv("CSL_CRD_DIR");
     if (!dir) dir = "config/crd/bases";

@@ -8,6 +8,7 @@
 #include "csl/events.h"
 #include "csl/kube.h"
 #include "csl/log.h"
+#include "kube_testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,23 +25,7 @@ static const csl_kube_resource events = {"events.k8s.io", "v1", "events", true};
 
 static int suite_init(void)
 {
-    const char *path = getenv("CSL_KUBECONFIG");
-    if (!path || !*path) {
-        fprintf(stderr, "CSL_KUBECONFIG is not set: these tests need a real kube-apiserver "
-                        "(run `make kube-integration`, or start kind/local/up.sh and export "
-                        "CSL_KUBECONFIG=<its kubeconfig>)\n");
-        return 1;
-    }
-    char err[512];
-    if (csl_kubeconfig_load(path, NULL, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    kube = csl_kube_new(&cfg, NULL, err, sizeof err);
-    if (!kube) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    if (kt_connect(NULL, &cfg, &kube) != 0) return 1;
     snprintf(ns, sizeof ns, "k4-events-%llx", (unsigned long long)csl_microtime_now());
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "apiVersion", "v1");

@@ -18,6 +18,7 @@
 #include "csl/leader.h"
 #include "csl/log.h"
 #include "csl/metrics.h"
+#include "kube_testutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -278,22 +279,7 @@ static bool is_microtime(const char *s)
 static int suite_init(void)
 {
     kubeconfig_path = getenv("CSL_KUBECONFIG");
-    if (!kubeconfig_path || !*kubeconfig_path) {
-        fprintf(stderr, "CSL_KUBECONFIG is not set: these tests need a real kube-apiserver "
-                        "(run `make kube-integration`, or start kind/local/up.sh and export "
-                        "CSL_KUBECONFIG=<its kubeconfig>)\n");
-        return 1;
-    }
-    char err[512];
-    if (csl_kubeconfig_load(kubeconfig_path, NULL, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    kube = csl_kube_new(&cfg, NULL, err, sizeof err);
-    if (!kube) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    if (kt_connect(NULL, &cfg, &kube) != 0) return 1;
     snprintf(ns, sizeof ns, "k4-leader-%llx", (unsigned long long)csl_microtime_now());
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "apiVersion", "v1");

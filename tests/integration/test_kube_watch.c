@@ -24,6 +24,7 @@
 #include "csl/log.h"
 #include "csl/rng.h"
 #include "csl/watch.h"
+#include "kube_testutil.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -44,24 +45,8 @@ static const csl_kube_resource CM = {"", "v1", "configmaps", true};
 static int suite_init(void)
 {
     csl_log_setup("test_kube_watch", CSL_LOG_WARN, CSL_LOG_TEXT, 2);
-    const char *path = getenv("CSL_KUBECONFIG");
-    if (!path || !*path) {
-        fprintf(stderr, "CSL_KUBECONFIG is not set: these tests need a real kube-apiserver "
-                        "(run `make kube-integration`, or start kind/local/up.sh and export "
-                        "CSL_KUBECONFIG=<its kubeconfig> and CSL_CLUSTER_DIR=<its folder>)\n");
-        return 1;
-    }
     cluster_dir = getenv("CSL_CLUSTER_DIR");
-    char err[512];
-    if (csl_kubeconfig_load(path, NULL, &cfg, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    kube = csl_kube_new(&cfg, NULL, err, sizeof err);
-    if (!kube) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    if (kt_connect(NULL, &cfg, &kube) != 0) return 1;
     return 0;
 }
 
