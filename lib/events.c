@@ -54,15 +54,17 @@ int64_t csl_microtime_now(void)
 /* ------------------------------------------------ the aggregation cache */
 
 /* A series and its places in the hash chain and the LRU list (head = least
- * recently observed). The public part comes first so the two convert. */
+ * recently observed). The public part comes first so the two convert. One
+ * allocation: the node, then every string of the series in strings[]; the
+ * cache holds up to max_series of them, so they are kept small. */
 typedef struct series_node {
     csl_event_series s;
     struct series_node *hnext, *prev, *next;
-    uint64_t hash;
-    char *key;        /* object_key \x1f type \x1f reason \x1f action \x1f note */
+    uint64_t hash;    /* of object_key, type, reason, action, note */
     char *object_key; /* the token bucket's key */
     bool held;        /* the last decision was SPAM (counted once) */
     bool rejected;    /* the server refused it for good: never written again */
+    char strings[];
 } series_node;
 
 /* A token bucket per involved object. */
@@ -89,11 +91,6 @@ struct csl_event_agg {
     uint64_t spam_held, spam_dropped;
     uint64_t last_unique; /* the last hex suffix given to an event name */
 };
-
-static char *dup_or_empty(const char *s)
-{
-    return strdup(s ? s : "");
-}
 
 static size_t pow2_at_least(size_t n)
 {
@@ -122,21 +119,6 @@ csl_event_agg *csl_event_agg_new(int spam_burst, double spam_qps, size_t max_ser
 
 static void series_free(series_node *n)
 {
-    csl_event_series *s = &n->s;
-    free(s->event_name);
-    free(s->event_namespace);
-    free(s->api_version);
-    free(s->kind);
-    free(s->namespace);
-    free(s->name);
-    free(s->uid);
-    free(s->resource_version);
-    free(s->type);
-    free(s->reason);
-    free(s->action);
-    free(s->note);
-    free(n->key);
-    free(n->object_key);
     free(n);
 }
 
@@ -191,27 +173,39 @@ static void series_remove(csl_event_agg *a, series_node *n)
     series_free(n);
 }
 
-static char *series_key(const csl_event_occurrence *o)
+static const char *or_empty(const char *s)
 {
-    const char *parts[] = {o->object_key, o->type, o->reason, o->action, o->note};
-    size_t len = 0;
-    for (size_t i = 0; i < 5; i++) len += strlen(parts[i] ? parts[i] : "") + 1;
-    char *key = malloc(len);
-    if (!key) return NULL;
-    char *p = key;
-    for (size_t i = 0; i < 5; i++) {
-        size_t n = strlen(parts[i] ? parts[i] : "");
-        memcpy(p, parts[i] ? parts[i] : "", n);
-        p += n;
-        *p++ = i < 4 ? '\x1f' : '\0';
-    }
-    return key;
+    return s ? s : "";
 }
 
-/* "<object name>.<hex>", the name cut so the whole stays a DNS subdomain
- * (253 bytes, ending the cut part on a letter or digit). The hex is the
- * wall time in ns, made strictly increasing within this cache. */
-static char *event_name(csl_event_agg *a, const char *obj_name, int64_t wall_us)
+/* FNV-1a over the fields that make two occurrences one series. */
+static uint64_t series_hash(const csl_event_occurrence *o)
+{
+    const char *parts[] = {o->object_key, o->type, o->reason, o->action, o->note};
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < 5; i++) {
+        for (const unsigned char *p = (const unsigned char *)or_empty(parts[i]); *p; p++)
+            h = (h ^ *p) * 1099511628211ULL;
+        h = (h ^ 0x1f) * 1099511628211ULL;
+    }
+    return h;
+}
+
+static bool series_matches(const series_node *n, uint64_t hash, const csl_event_occurrence *o)
+{
+    return n->hash == hash && strcmp(n->object_key, or_empty(o->object_key)) == 0 &&
+           strcmp(n->s.type, or_empty(o->type)) == 0 &&
+           strcmp(n->s.reason, or_empty(o->reason)) == 0 &&
+           strcmp(n->s.action, or_empty(o->action)) == 0 &&
+           strcmp(n->s.note, or_empty(o->note)) == 0;
+}
+
+/* "<object name>.<hex>" into out (NAME_MAX_LEN + 1 bytes), the name cut
+ * so the whole stays a DNS subdomain (253 bytes, ending the cut part on a
+ * letter or digit). The hex is the wall time in ns, made strictly
+ * increasing within this cache. */
+static void event_name(csl_event_agg *a, const char *obj_name, int64_t wall_us,
+                       char out[NAME_MAX_LEN + 1])
 {
     uint64_t unique = (uint64_t)wall_us * 1000;
     if (unique <= a->last_unique) unique = a->last_unique + 1;
@@ -221,44 +215,40 @@ static char *event_name(csl_event_agg *a, const char *obj_name, int64_t wall_us)
     size_t keep = strlen(obj_name);
     if (keep > NAME_MAX_LEN - 1 - (size_t)hn) keep = NAME_MAX_LEN - 1 - (size_t)hn;
     while (keep > 0 && !isalnum((unsigned char)obj_name[keep - 1])) keep--;
-    char *out = malloc(keep + 1 + (size_t)hn + 1);
-    if (!out) return NULL;
     memcpy(out, obj_name, keep);
     out[keep] = '.';
     memcpy(out + keep + 1, hex, (size_t)hn + 1);
-    return out;
 }
 
-static series_node *series_new(csl_event_agg *a, const csl_event_occurrence *o, char *key,
-                               uint64_t hash)
+static series_node *series_new(csl_event_agg *a, const csl_event_occurrence *o, uint64_t hash)
 {
-    series_node *n = calloc(1, sizeof *n);
-    if (!n) {
-        free(key);
-        return NULL;
-    }
-    n->key = key;
-    n->hash = hash;
+    char name[NAME_MAX_LEN + 1];
+    event_name(a, or_empty(o->name), o->wall_us, name);
+    const char *ns = o->namespace && *o->namespace ? o->namespace : "default";
+    const char *src[] = {o->object_key, name,      ns,     o->api_version,      o->kind,
+                         o->namespace,  o->name,   o->uid, o->resource_version, o->type,
+                         o->reason,     o->action, o->note};
+    /* The object key is the uid whenever the object has one: kept once. */
+    bool key_is_uid = o->uid && *o->uid && strcmp(or_empty(o->object_key), o->uid) == 0;
+    if (key_is_uid) src[0] = "";
+    enum { NSTR = sizeof src / sizeof src[0] };
+    size_t len[NSTR], total = 0;
+    for (size_t i = 0; i < NSTR; i++) total += (len[i] = strlen(or_empty(src[i]))) + 1;
+    series_node *n = calloc(1, sizeof *n + total);
+    if (!n) return NULL;
     csl_event_series *s = &n->s;
-    n->object_key = dup_or_empty(o->object_key);
-    s->event_name = event_name(a, o->name ? o->name : "", o->wall_us);
-    s->event_namespace = strdup(o->namespace && *o->namespace ? o->namespace : "default");
-    s->api_version = dup_or_empty(o->api_version);
-    s->kind = dup_or_empty(o->kind);
-    s->namespace = dup_or_empty(o->namespace);
-    s->name = dup_or_empty(o->name);
-    s->uid = dup_or_empty(o->uid);
-    s->resource_version = dup_or_empty(o->resource_version);
-    s->type = dup_or_empty(o->type);
-    s->reason = dup_or_empty(o->reason);
-    s->action = dup_or_empty(o->action);
-    s->note = dup_or_empty(o->note);
-    if (!n->object_key || !s->event_name || !s->event_namespace || !s->api_version || !s->kind ||
-        !s->namespace || !s->name || !s->uid || !s->resource_version || !s->type || !s->reason ||
-        !s->action || !s->note) {
-        series_free(n);
-        return NULL;
+    char **dst[NSTR] = {&n->object_key,  &s->event_name, &s->event_namespace,
+                        &s->api_version, &s->kind,       &s->namespace,
+                        &s->name,        &s->uid,        &s->resource_version,
+                        &s->type,        &s->reason,     &s->action,
+                        &s->note};
+    char *p = n->strings;
+    for (size_t i = 0; i < NSTR; i++) {
+        *dst[i] = memcpy(p, or_empty(src[i]), len[i] + 1);
+        p += len[i] + 1;
     }
+    if (key_is_uid) n->object_key = s->uid;
+    n->hash = hash;
     s->count = 0;
     s->first_wall_us = o->wall_us;
     return n;
@@ -266,21 +256,18 @@ static series_node *series_new(csl_event_agg *a, const csl_event_occurrence *o, 
 
 csl_event_series *csl_event_agg_observe(csl_event_agg *a, const csl_event_occurrence *o)
 {
-    char *key = series_key(o);
-    if (!key) return NULL;
-    uint64_t hash = csl_hash64(key);
+    uint64_t hash = series_hash(o);
     series_node *n = a->stab[hash & (a->stab_size - 1)];
-    while (n && (n->hash != hash || strcmp(n->key, key) != 0)) n = n->hnext;
+    while (n && !series_matches(n, hash, o)) n = n->hnext;
     if (n && o->mono_ns - n->s.last_mono_ns >= CSL_EVENT_SERIES_WINDOW_NS) {
         /* The old series ended; a repeat now starts a new Event. */
         series_remove(a, n);
         n = NULL;
     }
     if (n) {
-        free(key);
         LRU_UNLINK(a->shead, a->stail, n);
     } else {
-        n = series_new(a, o, key, hash);
+        n = series_new(a, o, hash);
         if (!n) return NULL;
         size_t slot = hash & (a->stab_size - 1);
         n->hnext = a->stab[slot];

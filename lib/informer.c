@@ -2,17 +2,26 @@
  * handlers, resync and indexes (see csl/informer.h).
  *
  * One idea: an entry is one allocation holding the object's compact JSON
- * text and the strings lookups need (key, uid, resourceVersion), plus its
+ * text and the strings lookups need (key, resourceVersion), plus its
  * index values; the parsed tree exists only while a change is delivered or a
  * reader holds its copy. That keeps the cost of a cached object close to
  * the size of its JSON.
+ *
+ * And the JSON is stored as a delta: objects of one kind are alike (the same
+ * keys, the same spec, the same four conditions…), so each entry's text is
+ * LZ77-coded against a reference object of the same informer, a shared,
+ * counted copy of one cached object's text. A 3.2 KB CloudServer (1.5 KB
+ * of it without managedFields) costs under 200 bytes that way. An object that codes badly against
+ * the current reference becomes the reference itself, so an entry never costs more than its plain
+ * text.
  *
  * Changes arrive on a queue (from the reflector's thread, or feed calls)
  * and are applied by the informer's own thread: build the new entry with no
  * lock held, swap it in under the write lock, release the lock, then call
  * the handlers with the new object and a copy parsed from the old entry,
  * and free the old entry last. Readers take the read lock only to find an
- * entry and parse (or copy) it. */
+ * entry and parse (or copy) it. Entries and references are made and freed
+ * only by the thread that applies changes. */
 #include "csl/informer.h"
 
 #include "csl/buf.h"
@@ -23,6 +32,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,11 +142,29 @@ static void map_free(strmap *m)
 
 /* ------------------------------------------------------------------ types */
 
+/* A reference object: the compact JSON text entries are coded against.
+ * users counts those entries plus the informer while the reference is in
+ * one of its slots; changed only by the applying thread. */
+#define REF_SLOTS 4
+/* An object codes "well" in at most 1/REF_RATIO of its text, or in at most
+ * REF_SMALL bytes: what differs between two objects of a kind (uid, name,
+ * resourceVersion, times, ids: random or unique text) takes 100-200 bytes
+ * however alike they are, which is over an eighth of a small object. */
+#define REF_RATIO 8
+#define REF_SMALL 256
+typedef struct reftext {
+    size_t users;
+    size_t len;
+    char text[];
+} reftext;
+
 /* One allocation: this header, then (in blob) the index value pointers,
- * key, uid, resourceVersion, JSON text and index values. */
+ * key, resourceVersion, the coded JSON and index values. */
 typedef struct entry {
-    const char *key, *uid, *rv, *json;
-    size_t json_len;
+    const char *key, *rv;
+    const unsigned char *code; /* the JSON text, coded against ref */
+    reftext *ref;
+    size_t json_len, code_len;
     const char **idx; /* per index: "v1\0v2\0\0" ("\0" for none); NULL without indexes */
     char blob[];
 } entry;
@@ -177,9 +205,16 @@ struct csl_informer {
     index_def *indexes;
     size_t nindexes;
 
+    bool strip_managed_fields;
+
     pthread_rwlock_t lock; /* the cache, indexes, json_bytes and counters */
     strmap cache;          /* key → entry */
     size_t json_bytes;
+    /* The applying thread's: the references new entries are coded against
+     * (see code_text), and the scratch kept between watch events. */
+    struct reftext *refs[REF_SLOTS];
+    struct scratch *sc;
+    atomic_size_t stored_bytes; /* entries' codes and live references' text */
     uint64_t adds, updates, deletes, resyncs, replaces;
 
     pthread_mutex_t qmu; /* the queue, the thread's state, synced */
@@ -192,16 +227,192 @@ struct csl_informer {
     pthread_t thread;
 };
 
+/* ------------------------------------------------------------------ delta coding */
+
+/* LZ77 over the window "reference text, then the text being coded": the
+ * code is a run of sequences, each varint(literal count), the literals,
+ * varint(match length), varint(distance back from the current position in
+ * the window), ended by a match length of 0. Matches are at least 4 bytes
+ * and are found through hash chains of every 4-byte position. No entropy
+ * stage: the reference carries the redundancy between objects, and what is
+ * left (uids, names, times) is mostly unique anyway. */
+#define LZ_MIN_MATCH 4
+#define LZ_HASH_BITS 12
+#define LZ_CHAIN_DEPTH 32
+#define LZ_NONE UINT32_MAX
+
+typedef struct lz_scratch {
+    unsigned char *win; /* reference text then source text */
+    uint32_t *prev;     /* per window position: the previous one of its hash */
+    size_t win_cap;
+    unsigned char *out;
+    size_t out_cap;
+    uint32_t head[1u << LZ_HASH_BITS];
+} lz_scratch;
+
+static uint32_t lz_hash(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return (v * 2654435761u) >> (32 - LZ_HASH_BITS);
+}
+
+static size_t put_varint(unsigned char *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (unsigned char)v;
+    return n;
+}
+
+static bool get_varint(const unsigned char *in, size_t len, size_t *pos, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
+        unsigned char b = in[(*pos)++];
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Codes src against dict into z->out. Returns the code's length, or -1 on
+ * allocation failure (or a window past 4 GiB). */
+static long lz_encode(const char *dict, size_t dl, const char *src, size_t sl, lz_scratch *z)
+{
+    size_t n = dl + sl;
+    if (n >= LZ_NONE) return -1;
+    if (n > z->win_cap) {
+        size_t cap = n < 4096 ? 4096 : n;
+        unsigned char *w = realloc(z->win, cap);
+        if (!w) return -1;
+        z->win = w;
+        uint32_t *pv = realloc(z->prev, cap * sizeof *pv);
+        if (!pv) return -1;
+        z->prev = pv;
+        z->win_cap = cap;
+    }
+    /* All literals: one varint for the count, the text, a 0. */
+    size_t need = sl + 16;
+    if (need > z->out_cap) {
+        unsigned char *o = realloc(z->out, need);
+        if (!o) return -1;
+        z->out = o;
+        z->out_cap = need;
+    }
+    unsigned char *w = z->win, *out = z->out;
+    memcpy(w, dict, dl);
+    memcpy(w + dl, src, sl);
+    memset(z->head, 0xff, sizeof z->head);
+#define LZ_INSERT(v)                                                                               \
+    do {                                                                                           \
+        uint32_t h_ = lz_hash(w + (v));                                                            \
+        z->prev[v] = z->head[h_];                                                                  \
+        z->head[h_] = (uint32_t)(v);                                                               \
+    } while (0)
+    for (size_t v = 0; v < dl && v + LZ_MIN_MATCH <= n; v++) LZ_INSERT(v);
+    size_t i = dl, lit = dl, o = 0;
+    while (i + LZ_MIN_MATCH <= n) {
+        size_t best = 0, at = 0;
+        int depth = 0;
+        for (uint32_t c = z->head[lz_hash(w + i)]; c != LZ_NONE && depth < LZ_CHAIN_DEPTH;
+             c = z->prev[c], depth++) {
+            if (w[c + best] != w[i + best]) continue;
+            size_t len = 0;
+            while (i + len < n && w[c + len] == w[i + len]) len++;
+            if (len > best) {
+                best = len;
+                at = c;
+                if (i + len == n) break;
+            }
+        }
+        if (best < LZ_MIN_MATCH) {
+            LZ_INSERT(i);
+            i++;
+            continue;
+        }
+        /* Room for the literals and three varints; a short match far back
+         * can cost more than the text it stands for, so the code may
+         * outgrow the first guess. */
+        if (o + (i - lit) + 3 * 10 > z->out_cap) {
+            size_t cap = z->out_cap * 2 + (i - lit) + 32;
+            unsigned char *p = realloc(z->out, cap);
+            if (!p) return -1;
+            z->out = out = p;
+            z->out_cap = cap;
+        }
+        o += put_varint(out + o, i - lit);
+        memcpy(out + o, w + lit, i - lit);
+        o += i - lit;
+        o += put_varint(out + o, best);
+        o += put_varint(out + o, i - at);
+        for (size_t k = 0; k < best && i + k + LZ_MIN_MATCH <= n; k++) LZ_INSERT(i + k);
+        i += best;
+        lit = i;
+    }
+#undef LZ_INSERT
+    if (o + (n - lit) + 2 * 10 > z->out_cap) {
+        size_t cap = o + (n - lit) + 32;
+        unsigned char *p = realloc(z->out, cap);
+        if (!p) return -1;
+        z->out = out = p;
+        z->out_cap = cap;
+    }
+    o += put_varint(out + o, n - lit);
+    memcpy(out + o, w + lit, n - lit);
+    o += n - lit;
+    out[o++] = 0;
+    return (long)o;
+}
+
+/* Decodes code (against dict) into out, which holds exactly ol bytes.
+ * False when the code is not well formed or does not give ol bytes. */
+static bool lz_decode(const char *dict, size_t dl, const unsigned char *code, size_t cl, char *out,
+                      size_t ol)
+{
+    size_t p = 0, o = 0;
+    for (;;) {
+        uint64_t lit, len, dist;
+        if (!get_varint(code, cl, &p, &lit) || lit > ol - o || lit > cl - p) return false;
+        memcpy(out + o, code + p, lit);
+        o += lit;
+        p += lit;
+        if (!get_varint(code, cl, &p, &len)) return false;
+        if (len == 0) return o == ol;
+        if (!get_varint(code, cl, &p, &dist) || dist == 0 || dist > dl + o || len > ol - o)
+            return false;
+        size_t v = dl + o - dist;
+        if (v + len <= dl) { /* wholly in the reference */
+            memcpy(out + o, dict + v, len);
+            o += len;
+            continue;
+        }
+        for (uint64_t k = 0; k < len; k++, v++) out[o++] = v < dl ? dict[v] : out[v - dl];
+    }
+}
+
 /* ------------------------------------------------------------------ entries */
 
-/* Reused across the entries built by one apply: the printed JSON and the
- * index values, so that building an entry allocates only the entry. */
+/* Reused across the entries built by one apply (or, for watch events, by
+ * the applying thread until it grows large): the printed JSON, the coder's
+ * buffers and the index values, so that building an entry allocates only
+ * the entry. */
 typedef struct scratch {
     char *json;
     size_t cap;
     csl_buf vals; /* per index: "v1\0v2\0\0" */
     size_t *off;  /* where each index's values start in vals */
+    lz_scratch *lz;
 } scratch;
+
+/* Beyond this, the scratch kept between watch events is freed after each. */
+#define SCRATCH_KEEP (64 * 1024)
 
 static void scratch_init(scratch *s)
 {
@@ -215,7 +426,19 @@ static void scratch_free(scratch *s)
     free(s->json);
     free(s->off);
     csl_buf_free(&s->vals);
+    if (s->lz) {
+        free(s->lz->win);
+        free(s->lz->prev);
+        free(s->lz->out);
+        free(s->lz);
+    }
     scratch_init(s);
+}
+
+static bool scratch_large(const scratch *s)
+{
+    return s->cap > SCRATCH_KEEP || s->vals.cap > SCRATCH_KEEP ||
+           (s->lz && (s->lz->win_cap > SCRATCH_KEEP || s->lz->out_cap > SCRATCH_KEEP));
 }
 
 typedef struct value_sink {
@@ -233,8 +456,29 @@ static void sink_emit(void *ctx, const char *value)
     csl_buf_append(s->b, value, strlen(value) + 1);
 }
 
-static void entry_free(entry *e)
+static reftext *ref_new(csl_informer *inf, const char *text, size_t len)
 {
+    reftext *r = malloc(sizeof *r + len + 1);
+    if (!r) return NULL;
+    r->users = 0;
+    r->len = len;
+    memcpy(r->text, text, len + 1);
+    atomic_fetch_add(&inf->stored_bytes, sizeof *r + len + 1);
+    return r;
+}
+
+static void ref_release(csl_informer *inf, reftext *r)
+{
+    if (!r || --r->users > 0) return;
+    atomic_fetch_sub(&inf->stored_bytes, sizeof *r + r->len + 1);
+    free(r);
+}
+
+static void entry_free(csl_informer *inf, entry *e)
+{
+    if (!e) return;
+    atomic_fetch_sub(&inf->stored_bytes, e->code_len);
+    ref_release(inf, e->ref);
     free(e);
 }
 
@@ -257,6 +501,55 @@ static long print_compact(const cJSON *obj, scratch *s)
     return (long)strlen(s->json);
 }
 
+/* Codes the text in s->json (jl bytes) against the best of the informer's
+ * references into s->lz->out; returns the code's length and sets *r, or -1.
+ * The references are the last REF_SLOTS objects that became one, most
+ * recently useful first; the first that codes the text well (REF_RATIO,
+ * REF_SMALL) is taken at once, else the best. When even the best code is
+ * not good (the first object; an odd one; or a stage of the kind's life the
+ * references do not show, e.g. objects now carry a status), the object
+ * becomes a reference itself, its code a few bytes, and the least useful
+ * reference leaves the slots (alive while entries are coded against it). */
+static bool codes_well(long cl, size_t jl)
+{
+    return (size_t)cl <= REF_SMALL || (size_t)cl * REF_RATIO <= jl;
+}
+
+static long code_text(csl_informer *inf, scratch *s, size_t jl, reftext **r)
+{
+    if (!s->lz && !(s->lz = calloc(1, sizeof *s->lz))) return -1;
+    long best_cl = -1, cl = -1;
+    int best = -1, last = -1;
+    for (int i = 0; i < REF_SLOTS && inf->refs[i]; i++) {
+        cl = lz_encode(inf->refs[i]->text, inf->refs[i]->len, s->json, jl, s->lz);
+        if (cl < 0) return -1;
+        last = i;
+        if (best < 0 || cl < best_cl) {
+            best = i;
+            best_cl = cl;
+        }
+        if (codes_well(cl, jl)) break;
+    }
+    if (best < 0 || !codes_well(best_cl, jl)) {
+        reftext *nr = ref_new(inf, s->json, jl);
+        if (!nr) return -1;
+        nr->users = 1; /* the informer's slot */
+        ref_release(inf, inf->refs[REF_SLOTS - 1]);
+        memmove(inf->refs + 1, inf->refs, (REF_SLOTS - 1) * sizeof *inf->refs);
+        inf->refs[0] = nr;
+        best = 0;
+        last = -1;
+    } else if (best > 0) { /* most recently useful first */
+        reftext *b = inf->refs[best];
+        memmove(inf->refs + 1, inf->refs, (size_t)best * sizeof *inf->refs);
+        inf->refs[0] = b;
+        last = last == best ? 0 : -1;
+    }
+    *r = inf->refs[0];
+    if (last == 0) return best_cl; /* s->lz->out holds that code */
+    return lz_encode((*r)->text, (*r)->len, s->json, jl, s->lz);
+}
+
 /* Builds the entry for obj, in one allocation: NULL when obj has no name
  * (logged) or on allocation failure (logged). */
 static entry *entry_new(csl_informer *inf, const cJSON *obj, scratch *s)
@@ -269,12 +562,13 @@ static entry *entry_new(csl_informer *inf, const cJSON *obj, scratch *s)
     }
     char key[512];
     csl_kube_obj_key(obj, key, sizeof key);
-    const char *uid = csl_kube_obj_uid(obj);
     const char *rv = csl_kube_obj_rv(obj);
-    if (!uid) uid = "";
     if (!rv) rv = "";
     long jl = print_compact(obj, s);
     if (jl < 0) goto oom;
+    reftext *r = NULL;
+    long cl = code_text(inf, s, (size_t)jl, &r);
+    if (cl < 0) goto oom;
     if (inf->nindexes && !s->off && !(s->off = calloc(inf->nindexes, sizeof *s->off))) goto oom;
     csl_buf_reset(&s->vals);
     for (size_t i = 0; i < inf->nindexes; i++) {
@@ -285,17 +579,20 @@ static entry *entry_new(csl_informer *inf, const cJSON *obj, scratch *s)
     }
     if (s->vals.oom) goto oom;
     size_t pl = inf->nindexes * sizeof(char *);
-    size_t kl = strlen(key) + 1, ul = strlen(uid) + 1, rl = strlen(rv) + 1;
-    entry *e = malloc(sizeof *e + pl + kl + ul + rl + (size_t)jl + 1 + s->vals.len);
+    size_t kl = strlen(key) + 1, rl = strlen(rv) + 1;
+    entry *e = malloc(sizeof *e + pl + kl + rl + (size_t)cl + s->vals.len);
     if (!e) goto oom;
     char *p = e->blob + pl;
     e->idx = inf->nindexes ? (const char **)(void *)e->blob : NULL;
     e->key = memcpy(p, key, kl);
-    e->uid = memcpy(p += kl, uid, ul);
-    e->rv = memcpy(p += ul, rv, rl);
-    e->json = memcpy(p += rl, s->json, (size_t)jl + 1);
+    e->rv = memcpy(p += kl, rv, rl);
+    e->code = memcpy(p += rl, s->lz->out, (size_t)cl);
+    e->code_len = (size_t)cl;
     e->json_len = (size_t)jl;
-    p += jl + 1;
+    e->ref = r;
+    r->users++;
+    atomic_fetch_add(&inf->stored_bytes, e->code_len);
+    p += cl;
     if (s->vals.len) memcpy(p, s->vals.data, s->vals.len);
     for (size_t i = 0; i < inf->nindexes; i++) e->idx[i] = p + s->off[i];
     return e;
@@ -305,9 +602,22 @@ oom:
     return NULL;
 }
 
+/* The entry's object, parsed from its decoded text: NULL on allocation
+ * failure (or a code that does not decode, which would be a bug here). */
 static cJSON *entry_parse(const entry *e)
 {
-    return cJSON_ParseWithLength(e->json, e->json_len);
+    char *text = malloc(e->json_len + 1);
+    if (!text) return NULL;
+    cJSON *o = NULL;
+    if (lz_decode(e->ref->text, e->ref->len, e->code, e->code_len, text, e->json_len)) {
+        text[e->json_len] = '\0';
+        o = cJSON_ParseWithLength(text, e->json_len);
+    } else {
+        csl_log(CSL_LOG_ERROR, "informer: a cached object does not decode (a bug)", "object",
+                e->key, NULL);
+    }
+    free(text);
+    return o;
 }
 
 /* Index maintenance; called with the write lock held. An allocation
@@ -408,8 +718,24 @@ static cJSON *parse_old(csl_informer *inf, const entry *e)
 
 /* ------------------------------------------------------------------ applying */
 
+/* metadata.managedFields, when the informer was asked to drop them. */
+static void strip(const csl_informer *inf, cJSON *obj)
+{
+    if (inf->strip_managed_fields)
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+                                                "managedFields");
+}
+
+/* The scratch kept between watch events (NULL when out of memory). */
+static scratch *event_scratch(csl_informer *inf)
+{
+    if (!inf->sc && (inf->sc = malloc(sizeof *inf->sc))) scratch_init(inf->sc);
+    return inf->sc;
+}
+
 static void apply_event(csl_informer *inf, csl_watch_type type, cJSON *obj)
 {
+    strip(inf, obj);
     if (type == CSL_WATCH_DELETED) {
         char key[512];
         csl_kube_obj_key(obj, key, sizeof key);
@@ -422,13 +748,12 @@ static void apply_event(csl_informer *inf, csl_watch_type type, cJSON *obj)
         inf->deletes++;
         pthread_rwlock_unlock(&inf->lock);
         deliver_delete(inf, obj, false);
-        entry_free(old);
+        entry_free(inf, old);
         return;
     }
-    scratch sc;
-    scratch_init(&sc);
-    entry *e = entry_new(inf, obj, &sc);
-    scratch_free(&sc);
+    scratch *sc = event_scratch(inf);
+    entry *e = sc ? entry_new(inf, obj, sc) : NULL;
+    if (sc && scratch_large(sc)) scratch_free(sc);
     if (!e) return;
     pthread_rwlock_wrlock(&inf->lock);
     entry *old = map_get(&inf->cache, e->key);
@@ -436,7 +761,7 @@ static void apply_event(csl_informer *inf, csl_watch_type type, cJSON *obj)
         pthread_rwlock_unlock(&inf->lock);
         csl_log(CSL_LOG_ERROR, "informer: out of memory caching an object", "informer", inf->name,
                 "object", e->key, NULL);
-        entry_free(e);
+        entry_free(inf, e);
         return;
     }
     if (old) {
@@ -454,7 +779,7 @@ static void apply_event(csl_informer *inf, csl_watch_type type, cJSON *obj)
         cJSON *o = want ? parse_old(inf, old) : NULL;
         if (o || !want) deliver_update(inf, o, obj);
         cJSON_Delete(o);
-        entry_free(old);
+        entry_free(inf, old);
     } else {
         deliver_add(inf, obj);
     }
@@ -503,15 +828,16 @@ static void apply_replace(csl_informer *inf, cJSON *items)
     if (!fresh || !prev) goto oom;
     while (items->child) {
         cJSON *it = cJSON_DetachItemViaPointer(items, items->child);
+        strip(inf, it);
         entry *e = entry_new(inf, it, &sc);
         cJSON_Delete(it);
         if (!e) continue;
         if (map_get(&next, e->key)) { /* a duplicate key: keep the first */
-            entry_free(e);
+            entry_free(inf, e);
             continue;
         }
         if (map_put(&next, e->key, e) < 0) {
-            entry_free(e);
+            entry_free(inf, e);
             goto oom;
         }
         fresh[m++] = e;
@@ -569,7 +895,7 @@ static void apply_replace(csl_informer *inf, cJSON *items)
             cJSON_Delete(o);
             cJSON_Delete(old);
         }
-        entry_free(prev[i]);
+        entry_free(inf, prev[i]);
     }
     for (size_t i = 0; i < ngone; i++) {
         if (want_del) {
@@ -577,7 +903,7 @@ static void apply_replace(csl_informer *inf, cJSON *items)
             if (o) deliver_delete(inf, o, true);
             cJSON_Delete(o);
         }
-        entry_free(gone[i]);
+        entry_free(inf, gone[i]);
     }
     free(gone);
     free(fresh);
@@ -590,7 +916,7 @@ static void apply_replace(csl_informer *inf, cJSON *items)
 oom:
     csl_log(CSL_LOG_ERROR, "informer: out of memory applying a list; cache left as it was",
             "informer", inf->name, NULL);
-    MAP_FOREACH(&next, sl) entry_free(sl->val);
+    MAP_FOREACH(&next, sl) entry_free(inf, sl->val);
     map_free(&next);
     scratch_free(&sc);
     free(gone);
@@ -753,6 +1079,8 @@ csl_informer *csl_informer_new(csl_kube *k, const csl_informer_options *opt, cha
     if (!inf) goto oom;
     inf->k = k;
     inf->resync_ms = opt->resync_period_ms;
+    inf->strip_managed_fields = opt->strip_managed_fields;
+    atomic_init(&inf->stored_bytes, 0);
     const char *name = opt->reflector.name && *opt->reflector.name ? opt->reflector.name
                        : opt->reflector.resource.resource ? opt->reflector.resource.resource
                                                           : "informer";
@@ -921,8 +1249,11 @@ void csl_informer_free(csl_informer *inf)
     if (!inf) return;
     csl_informer_stop(inf);
     csl_reflector_free(inf->refl);
-    MAP_FOREACH(&inf->cache, sl) entry_free(sl->val);
+    MAP_FOREACH(&inf->cache, sl) entry_free(inf, sl->val);
     map_free(&inf->cache);
+    for (int i = 0; i < REF_SLOTS; i++) ref_release(inf, inf->refs[i]);
+    if (inf->sc) scratch_free(inf->sc);
+    free(inf->sc);
     for (size_t i = 0; i < inf->nindexes; i++) {
         index_clear(&inf->indexes[i]);
         free(inf->indexes[i].name);
@@ -1058,6 +1389,7 @@ void csl_informer_stats_get(csl_informer *inf, csl_informer_stats *out)
     pthread_rwlock_rdlock(&inf->lock);
     out->objects = inf->cache.len;
     out->json_bytes = inf->json_bytes;
+    out->stored_bytes = atomic_load(&inf->stored_bytes);
     out->adds = inf->adds;
     out->updates = inf->updates;
     out->deletes = inf->deletes;

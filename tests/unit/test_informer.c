@@ -12,6 +12,7 @@
 #include "csl/informer.h"
 #include "csl/kube.h"
 #include "csl/log.h"
+#include "csl/rng.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -711,6 +712,174 @@ static void test_over_loopback(void)
     csl_kube_free(k);
 }
 
+/* ------------------------------------------------------------------ stored form */
+
+/* A CloudServer as the operator leaves it, with variations: i picks the
+ * name, uid, times and instance; shape 0 has no status, 1 a full one, 2 a
+ * long repetitive note, 3 is unlike the others (a big blob of random text). */
+static cJSON *server(csl_rng *g, int i, int shape)
+{
+    csl_buf b = CSL_BUF_INIT;
+    csl_buf_printf(&b,
+                   "{\"apiVersion\":\"cloudserver.dev/v1\",\"kind\":\"CloudServer\",\"metadata\":{"
+                   "\"name\":\"cs-%05d\",\"namespace\":\"ns\",\"uid\":\"%016llx-%08x\","
+                   "\"resourceVersion\":\"%d\",\"managedFields\":[{\"manager\":\"op\","
+                   "\"time\":\"2026-11-26T17:%02d:%02dZ\"}],\"labels\":{\"app\":\"web-%d\"}},"
+                   "\"spec\":{\"cpu\":%d,\"memory\":\"%dGi\",\"zone\":\"hk-1a\"}",
+                   i, (unsigned long long)csl_rng_next(g), (unsigned)csl_rng_next(g), 1000 + i,
+                   i / 60 % 60, i % 60, i % 7, 1 + i % 16, 1 << (i % 5));
+    if (shape == 1 || shape == 2) {
+        csl_buf_printf(&b,
+                       ",\"status\":{\"phase\":\"Running\",\"instanceID\":\"i-%012llx\","
+                       "\"conditions\":[",
+                       (unsigned long long)(csl_rng_next(g) & 0xffffffffffffULL));
+        for (int c = 0; c < 4; c++)
+            csl_buf_printf(&b,
+                           "%s{\"type\":\"T%d\",\"status\":\"True\",\"reason\":\"Fine\","
+                           "\"lastTransitionTime\":\"2026-11-26T17:%02d:%02dZ\"}",
+                           c ? "," : "", c, i / 60 % 60, i % 60);
+        csl_buf_puts(&b, "]");
+        if (shape == 2) {
+            csl_buf_puts(&b, ",\"note\":\"");
+            for (int k = 0; k < 300 + i % 50; k++) csl_buf_putc(&b, "ab"[k % 2]);
+            csl_buf_puts(&b, "\"");
+        }
+        csl_buf_puts(&b, "}");
+    }
+    if (shape == 3) {
+        /* Over the 64 KiB the scratch keeps, and incompressible. */
+        csl_buf_puts(&b, ",\"data\":\"");
+        static const char alnum[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        for (int k = 0; k < 70000; k++) csl_buf_putc(&b, alnum[csl_rng_below(g, 62)]);
+        csl_buf_puts(&b, "\\u00e9\"");
+    }
+    csl_buf_puts(&b, "}");
+    cJSON *o = cJSON_Parse(b.data);
+    csl_buf_free(&b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    return o;
+}
+
+/* Every object read back equals what was fed, whatever reference it was
+ * coded against, through shape changes, updates, deletes and a relist; and
+ * objects alike cost a fraction of their text. */
+static void test_stored_delta(void)
+{
+    enum { N = 600 };
+    csl_rng g;
+    csl_rng_seed(&g, 42);
+    csl_informer_options opt = {0};
+    char err[256];
+    csl_informer *inf = csl_informer_new(NULL, &opt, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(inf);
+    cJSON **want = calloc(N, sizeof *want);
+    char key[64];
+    /* First the objects without status, then they gain one, with a few
+     * odd ones among them. */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            int shape = round == 0 ? 0 : (i % 97 == 5 ? 3 : (i % 13 == 0 ? 2 : 1));
+            /* (The big ones are not updated: a replaced one could stay
+             * pinned as a reference, which the check below does not count.) */
+            if (round == 2 && (i % 5 || i % 97 == 5)) continue;
+            cJSON *o = server(&g, i, shape);
+            cJSON_Delete(want[i]);
+            want[i] = cJSON_Duplicate(o, true);
+            CU_ASSERT_EQUAL(csl_informer_feed_event(inf, CSL_WATCH_MODIFIED, o), 0);
+        }
+        for (int i = 0; i < N; i++) {
+            snprintf(key, sizeof key, "ns/cs-%05d", i);
+            cJSON *got = csl_informer_get(inf, key);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+            if (!cJSON_Compare(got, want[i], true)) {
+                CU_FAIL("an object read back differs from the one fed");
+                break;
+            }
+            cJSON_Delete(got);
+        }
+    }
+    csl_informer_stats st;
+    csl_informer_stats_get(inf, &st);
+    CU_ASSERT_EQUAL(st.objects, N);
+    CU_ASSERT_TRUE(st.stored_bytes > 0);
+    /* The big random objects are stored whole; the rest in deltas. */
+    size_t big = 0;
+    for (int i = 0; i < N; i++)
+        if (cJSON_GetObjectItem(want[i], "data")) {
+            char *t = cJSON_PrintUnformatted(want[i]);
+            big += strlen(t);
+            free(t);
+        }
+    CU_ASSERT_TRUE(big > 0);
+    /* (These test objects carry more random text than real ones: real
+     * CloudServers code to a tenth of their text, see informer_mem.) */
+    CU_ASSERT_TRUE(st.stored_bytes - big < (st.json_bytes - big) / 2);
+
+    /* A relist of half of them, in a new shape, then every one deleted:
+     * nothing is left but the references in the informer's four slots. */
+    cJSON *list = cJSON_CreateArray();
+    for (int i = 0; i < N; i += 2) {
+        cJSON *o = server(&g, i, 2);
+        cJSON_Delete(want[i]);
+        want[i] = cJSON_Duplicate(o, true);
+        cJSON_AddItemToArray(list, o);
+    }
+    CU_ASSERT_EQUAL(csl_informer_feed_replace(inf, list), 0);
+    CU_ASSERT_EQUAL(csl_informer_len(inf), N / 2);
+    for (int i = 0; i < N; i += 2) {
+        snprintf(key, sizeof key, "ns/cs-%05d", i);
+        cJSON *got = csl_informer_get(inf, key);
+        CU_ASSERT_TRUE(got && cJSON_Compare(got, want[i], true));
+        cJSON_Delete(got);
+    }
+    for (int i = 0; i < N; i += 2)
+        csl_informer_feed_event(inf, CSL_WATCH_DELETED, cJSON_Duplicate(want[i], true));
+    csl_informer_stats_get(inf, &st);
+    CU_ASSERT_EQUAL(st.objects, 0);
+    CU_ASSERT_EQUAL(st.json_bytes, 0);
+    CU_ASSERT_TRUE(st.stored_bytes > 0 && st.stored_bytes < 4 * (70000 + 2048));
+    for (int i = 0; i < N; i++) cJSON_Delete(want[i]);
+    free(want);
+    csl_informer_free(inf);
+}
+
+static void h_managed(const cJSON *o, void *ctx)
+{
+    const cJSON *md = cJSON_GetObjectItem(o, "metadata");
+    if (cJSON_GetObjectItem(md, "managedFields")) (*(int *)ctx)++;
+}
+
+static void test_strip_managed_fields(void)
+{
+    for (int strip = 0; strip < 2; strip++) {
+        csl_rng g;
+        csl_rng_seed(&g, 7);
+        csl_informer_options opt = {0};
+        opt.strip_managed_fields = strip;
+        char err[256];
+        csl_informer *inf = csl_informer_new(NULL, &opt, err, sizeof err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(inf);
+        int seen = 0;
+        csl_informer_handler h = {h_managed, NULL, NULL, &seen};
+        CU_ASSERT_EQUAL(csl_informer_add_handler(inf, &h), 0);
+        csl_informer_feed_replace(inf, items(server(&g, 1, 1), NULL));
+        csl_informer_feed_event(inf, CSL_WATCH_ADDED, server(&g, 2, 1));
+        CU_ASSERT_EQUAL(seen, strip ? 0 : 2);
+        for (int i = 1; i <= 2; i++) {
+            char key[32];
+            snprintf(key, sizeof key, "ns/cs-%05d", i);
+            cJSON *o = csl_informer_get(inf, key);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+            const cJSON *md = cJSON_GetObjectItem(o, "metadata");
+            CU_ASSERT_EQUAL(cJSON_GetObjectItem(md, "managedFields") != NULL, !strip);
+            CU_ASSERT_PTR_NOT_NULL(cJSON_GetObjectItem(md, "labels"));
+            cJSON_Delete(o);
+        }
+        csl_informer_free(inf);
+    }
+}
+
 static int quiet_logs(void)
 {
     csl_log_setup("test_informer", CSL_LOG_ERROR, CSL_LOG_TEXT, 2);
@@ -722,6 +891,8 @@ static CU_TestInfo cache_tests[] = {
     {"relist diffing", test_relist_diff},
     {"label, owner and custom indexes", test_indexes},
     {"resync delivers every object", test_resync_fed},
+    {"objects read back as fed, stored as deltas", test_stored_delta},
+    {"strip_managed_fields", test_strip_managed_fields},
     CU_TEST_INFO_NULL,
 };
 
