@@ -6,10 +6,13 @@
  *
  * The one idea: the operator is judged against what the API server itself
  * costs on this machine. The floor creates N objects of the same shape in a
- * namespace the operator does not watch and gives each the two writes the
- * operator cannot avoid (a merge patch adding the finalizer, one status
- * update), with the same threads and client, so operator/floor is the
- * operator's overhead and not the plane's speed.
+ * namespace the operator does not watch (with the same client threads as
+ * the operator's run) and gives each the writes the reconcile contract
+ * cannot do without: a merge patch adding the finalizer (item 1), one
+ * status write (item 8: written once, when it changes) and one Event for
+ * the create decision (item 9) — issued by as many threads as the operator
+ * has workers (its controller_runtime_max_concurrent_reconciles), so
+ * operator/floor is the operator's overhead and not the plane's speed.
  *
  * Readiness is seen through a watch opened before the first create (the
  * object's Ready condition True), so waiting costs the API server nothing
@@ -46,6 +49,7 @@
 
 static const csl_kube_resource cs_res = {"cloudserver.dev", "v1", "cloudservers", true};
 static const csl_kube_resource ns_res = {"", "v1", "namespaces", false};
+static const csl_kube_resource ev_res = {"events.k8s.io", "v1", "events", true};
 
 static double secs(int64_t ns)
 {
@@ -96,6 +100,7 @@ static long proc_status_kib(int pid, const char *key)
 
 typedef struct writes {
     double post, put, patch, del, get;
+    double workers; /* controller_runtime_max_concurrent_reconciles{controller="cloudserver"} */
 } writes;
 
 static double writes_total(const writes *w)
@@ -135,6 +140,11 @@ static int scrape_writes(const char *url, writes *out)
     for (char *line = b.data; line && *line;) {
         char *nl = strchr(line, '\n');
         if (nl) *nl = '\0';
+        if (strncmp(line, "controller_runtime_max_concurrent_reconciles{", 45) == 0 &&
+            strstr(line, "controller=\"cloudserver\"")) {
+            const char *sp = strrchr(line, ' ');
+            if (sp) out->workers = strtod(sp + 1, NULL);
+        }
         if (strncmp(line, "rest_client_requests_total{", 27) == 0) {
             const char *m = strstr(line, "method=\"");
             const char *sp = strrchr(line, ' ');
@@ -203,6 +213,27 @@ static cJSON *cloudserver(int i)
              "\"spec\":{\"cpu\":1,\"memory\":\"1Gi\",\"disk\":\"20Gi\",\"image\":\"debian-12\","
              "\"zone\":\"hk-1a\"}}",
              i);
+    return cJSON_Parse(body);
+}
+
+/* The Event the operator records for a create decision (events.k8s.io/v1,
+ * the shape lib/events writes). */
+static cJSON *create_event(const cJSON *o, int i)
+{
+    char now[CSL_RFC3339_LEN + 8], body[2048];
+    csl_rfc3339_s(csl_wall_ms(), now);
+    snprintf(now + 19, sizeof now - 19, ".000000Z");
+    snprintf(body, sizeof body,
+             "{\"apiVersion\":\"events.k8s.io/v1\",\"kind\":\"Event\",\"metadata\":{"
+             "\"name\":\"cs-%05d.floor%08x\"},\"eventTime\":\"%s\","
+             "\"reportingController\":\"cloudserver.dev/operator\","
+             "\"reportingInstance\":\"cloudserver.dev/operator-bench\",\"action\":\"Creating\","
+             "\"reason\":\"Creating\",\"note\":\"creating an instance in zone hk-1a (1 CPU, "
+             "1024 MiB memory, 20 GiB disk, image debian-12; attempt 0, idempotency key %s)\","
+             "\"type\":\"Normal\",\"regarding\":{\"apiVersion\":\"cloudserver.dev/v1\","
+             "\"kind\":\"CloudServer\",\"namespace\":\"%s\",\"name\":\"cs-%05d\",\"uid\":\"%s\"}}",
+             i, (unsigned)i * 2654435761u, now, csl_kube_obj_uid(o), csl_kube_obj_namespace(o), i,
+             csl_kube_obj_uid(o));
     return cJSON_Parse(body);
 }
 
@@ -292,9 +323,21 @@ static void *worker(void *arg)
             atomic_fetch_add(&j->failed, 1);
             continue;
         }
+        cJSON *ev = create_event(p, i);
+        cJSON *er = ev ? csl_kube_create(j->k, &ev_res, j->ns, ev, &e) : NULL;
+        if (!er) report_error("event", i, &e), atomic_fetch_add(&j->failed, 1);
+        cJSON_Delete(ev);
+        cJSON_Delete(er);
         set_status(p, i);
-        cJSON *u = csl_kube_update(j->k, &cs_res, j->ns, p, "status", &e);
-        if (!u) report_error("status update", i, &e), atomic_fetch_add(&j->failed, 1);
+        cJSON *st = cJSON_CreateObject();
+        cJSON_AddItemReferenceToObject(st, "status", cJSON_GetObjectItemCaseSensitive(p, "status"));
+        char *sb = cJSON_PrintUnformatted(st);
+        cJSON_Delete(st);
+        cJSON *u =
+            sb ? csl_kube_patch(j->k, &cs_res, j->ns, name, "status", CSL_PATCH_MERGE, sb, NULL, &e)
+               : NULL;
+        if (!u) report_error("status patch", i, &e), atomic_fetch_add(&j->failed, 1);
+        free(sb);
         cJSON_Delete(p);
         cJSON_Delete(u);
     }
@@ -582,30 +625,41 @@ int main(int argc, char **argv)
            w2.post - w1.post, w2.put - w1.put, w2.patch - w1.patch, w2.del - w1.del,
            w2.get - w1.get);
 
-    /* The floor: same objects, same client and threads, two writes each. */
+    /* The floor: same objects and client; the creates on the same threads,
+     * the three writes on as many threads as the operator has workers. */
+    int fthreads = w1.workers >= 1 && w1.workers <= 64 ? (int)w1.workers : nthreads;
     job fc = {.k = k, .ns = floor_ns, .kind = JOB_CREATE, .count = count};
     int64_t fcreate_ns = run_job(&fc, nthreads);
     job fw = {.k = k, .ns = floor_ns, .kind = JOB_FLOOR_WRITES, .count = count};
-    int64_t fwrite_ns = run_job(&fw, nthreads);
+    int64_t fwrite_ns = run_job(&fw, fthreads);
     if (fcreate_ns < 0 || fwrite_ns < 0 || atomic_load(&fc.failed) || atomic_load(&fw.failed)) {
         fprintf(stderr, "operator_scale: the floor failed (%d creates, %d writes)\n",
                 atomic_load(&fc.failed), atomic_load(&fw.failed));
         goto out;
     }
     int64_t floor_ns_total = fcreate_ns + fwrite_ns;
-    double wratio = opw / count / 2.0, tratio = (double)wall_ns / (double)floor_ns_total;
-    printf("  floor: %d creates %.2f s + 2 writes each (finalizer merge patch, status update) "
-           "%.2f s = %.2f s\n",
-           count, secs(fcreate_ns), secs(fwrite_ns), secs(floor_ns_total));
+    /* Events are posted by the recorder's thread and may trail the status:
+     * those posted in the idle window count too, so the ratio is of every
+     * write the N objects cost. */
+    double opw_all = writes_total(&w2) - writes_total(&w0);
+    printf("  operator writes including those made while idle (Events that trailed the last "
+           "Ready): %.0f = %.2f per object\n",
+           opw_all, opw_all / count);
+    double wratio = opw_all / count / 3.0, tratio = (double)wall_ns / (double)floor_ns_total;
+    printf("  floor: %d creates (%d threads) %.2f s + 3 writes each (finalizer merge patch, "
+           "Event, status merge patch; %d threads) %.2f s = %.2f s\n",
+           count, nthreads, secs(fcreate_ns), fthreads, secs(fwrite_ns), secs(floor_ns_total));
     printf("  operator / floor: writes %.2fx, wall time %.2fx\n", wratio, tratio);
-    printf("RESULT count=%d threads=%d create_s=%.2f ready_wall_s=%.2f op_writes=%.0f "
-           "op_writes_per_obj=%.2f floor_create_s=%.2f floor_writes_s=%.2f floor_s=%.2f "
+    printf("RESULT count=%d threads=%d floor_threads=%d create_s=%.2f ready_wall_s=%.2f "
+           "op_writes=%.0f "
+           "op_writes_per_obj=%.2f op_writes_all_per_obj=%.2f floor_create_s=%.2f "
+           "floor_writes_s=%.2f floor_s=%.2f "
            "writes_ratio=%.2f wall_ratio=%.2f rss_mib=%.1f hwm_mib=%.1f idle_s=%.0f "
            "idle_cpu_pct=%.3f\n",
-           count, nthreads, secs(create_ns), secs(wall_ns), opw, opw / count, secs(fcreate_ns),
-           secs(fwrite_ns), secs(floor_ns_total), wratio, tratio, rss / 1024.0, hwm / 1024.0,
-           idle_wall, idle_pct);
-    printf("%s: writes per object <= 1.3x the floor's 2 (%.2fx)\n", wratio <= 1.3 ? "PASS" : "FAIL",
+           count, nthreads, fthreads, secs(create_ns), secs(wall_ns), opw, opw / count,
+           opw_all / count, secs(fcreate_ns), secs(fwrite_ns), secs(floor_ns_total), wratio, tratio,
+           rss / 1024.0, hwm / 1024.0, idle_wall, idle_pct);
+    printf("%s: writes per object <= 1.3x the floor's 3 (%.2fx)\n", wratio <= 1.3 ? "PASS" : "FAIL",
            wratio);
     printf("%s: wall time <= 1.3x the floor's (%.2fx)\n", tratio <= 1.3 ? "PASS" : "FAIL", tratio);
     printf("%s: operator RSS with %d Ready <= 32 MiB (%.1f MiB; the target is for 10,000)\n",

@@ -109,6 +109,40 @@ void op_keymap_count(op_keymap *f, unsigned *counts, size_t n)
     pthread_mutex_unlock(&f->mu);
 }
 
+/* ---------------------------------------------------------------- flags */
+
+#define OP_ZONES_MAX 32
+
+int op_zones_parse(const char *list, op_options *o, char *why, size_t whysz)
+{
+    static char names[OP_ZONES_MAX][OP_ZONE_LEN];
+    static const char *ptrs[OP_ZONES_MAX];
+    size_t n = 0;
+    const char *p = list;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (n == OP_ZONES_MAX) {
+            snprintf(why, whysz, "more than %d zones", OP_ZONES_MAX);
+            return -1;
+        }
+        if (len == 0 || len >= OP_ZONE_LEN) {
+            snprintf(why, whysz, "zone %zu in \"%.64s\" is %s", n + 1, list,
+                     len ? "too long" : "empty");
+            return -1;
+        }
+        memcpy(names[n], p, len);
+        names[n][len] = '\0';
+        ptrs[n] = names[n];
+        n++;
+        if (!end) break;
+        p = end + 1;
+    }
+    o->zones = ptrs;
+    o->n_zones = n;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- handlers */
 
 static void enqueue_obj(csl_workqueue *q, const cJSON *obj)
@@ -171,7 +205,7 @@ static void set_delete(const cJSON *obj, bool unknown, void *ctx)
 
 /* A changed token: every object gets a pass now rather than at its slow
  * auth retry. */
-static void requeue_all(op_mgr *m)
+void op_requeue_all(op_mgr *m)
 {
     size_t n;
     char **keys = csl_informer_keys(m->cs_inf, &n);
@@ -182,7 +216,7 @@ static void requeue_all(op_mgr *m)
 static void secret_add(const cJSON *obj, void *ctx)
 {
     op_mgr *m = ctx;
-    if (op_credentials_apply(m, obj)) requeue_all(m);
+    if (op_credentials_apply(m, obj)) op_requeue_all(m);
 }
 
 static void secret_update(const cJSON *old_obj, const cJSON *new_obj, void *ctx)
@@ -193,13 +227,13 @@ static void secret_update(const cJSON *old_obj, const cJSON *new_obj, void *ctx)
     /* A resync (same content) changes nothing. */
     if (old_obj != new_obj && a && b && cJSON_Compare(a, b, true)) return;
     if (old_obj == new_obj) return;
-    if (op_credentials_apply(m, new_obj)) requeue_all(m);
+    if (op_credentials_apply(m, new_obj)) op_requeue_all(m);
 }
 
 static void secret_delete(const cJSON *obj, bool unknown, void *ctx)
 {
     op_mgr *m = ctx;
-    if (op_credentials_apply(m, NULL)) requeue_all(m);
+    if (op_credentials_apply(m, NULL)) op_requeue_all(m);
 }
 
 /* ---------------------------------------------------------------- cloud watch */
@@ -574,6 +608,8 @@ static csl_informer *informer(op_mgr *m, const csl_kube_resource *res, const cha
     io.reflector.namespace = ns;
     io.reflector.field_selector = field_selector;
     io.resync_period_ms = resync_ms;
+    /* The operator never applies server-side: managedFields is dead weight. */
+    io.strip_managed_fields = true;
     csl_informer *inf = csl_informer_new(m->kube, &io, err, errsz);
     if (inf && csl_informer_add_handler(inf, h) < 0) {
         snprintf(err, errsz, "informer %s: cannot add a handler", res->resource);
@@ -591,7 +627,10 @@ static int start(run *r, char *err, size_t errsz)
     const op_options *o = &r->opt;
     m->opt = o;
     m->cfg = op_config_default();
+    m->cfg.zones = o->zones;
+    m->cfg.n_zones = o->n_zones;
     pthread_mutex_init(&m->creds.mu, NULL);
+    pthread_mutex_init(&m->refs_mu, NULL);
     m->creds.state = OP_CREDS_MISSING;
     snprintf(m->creds.detail, sizeof m->creds.detail, "Secret %s/%s has not been read yet",
              o->creds_ns, o->creds_name);
@@ -698,6 +737,7 @@ static void teardown(run *r)
     if (m->secret_inf) csl_informer_stop(m->secret_inf);
     if (m->cs_inf) csl_informer_stop(m->cs_inf);
     if (m->set_inf) csl_informer_stop(m->set_inf);
+    op_credentials_stop(m);
     csl_event_recorder_free(m->events);
     if (r->metrics_srv) csl_httpd_free(r->metrics_srv);
     if (r->health_srv) csl_httpd_free(r->health_srv);
@@ -716,6 +756,7 @@ static void teardown(run *r)
     op_keymap_free(m->set_fail);
     op_keymap_free(m->cs_phase);
     pthread_mutex_destroy(&m->creds.mu);
+    pthread_mutex_destroy(&m->refs_mu);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->watch_mu);
     pthread_cond_destroy(&r->watch_cv);

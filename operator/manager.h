@@ -41,6 +41,9 @@ typedef struct op_options {
     int64_t rl_base_ns, rl_max_ns;
     int64_t cloud_timeout_ms;
     const char *ready_file;
+    /* --zones: fallback zones for a replacement out of capacity (op_config.zones) */
+    const char *const *zones;
+    size_t n_zones;
     /* CSL_OPERATOR_BREAK (test-only mutations) */
     bool break_no_finalizer, break_no_idempotency_key, break_no_failover;
 } op_options;
@@ -71,6 +74,10 @@ typedef struct op_mgr {
     csl_workqueue *cs_q, *set_q;
     op_keymap *cs_fail, *set_fail, *cs_phase;
     op_credentials creds;
+    /* Secrets named by spec.credentialsSecretRef (credentials.c): a list
+     * guarded by refs_mu, which only creating and finding take. */
+    pthread_mutex_t refs_mu;
+    struct op_secret_ref *refs;
 
     /* controller-runtime's metrics, labelled controller= */
     csl_metric *m_reconcile_total, *m_reconcile_errors, *m_reconcile_time, *m_max_concurrent,
@@ -86,6 +93,10 @@ typedef struct op_mgr {
  * every thread) or a lost leadership. Returns the exit code: 0 after a
  * clean stop, 1 when start-up fails or leadership was lost. */
 int op_manager_run(const op_options *opt);
+
+/* Parses --zones "a,b,c" into o->zones (storage of its own, kept for the
+ * process's life). Returns 0, or -1 with why ("zone 2 is empty", …). */
+int op_zones_parse(const char *list, op_options *o, char *why, size_t whysz);
 
 /* API: key maps (thread-safe) */
 op_keymap *op_keymap_new(void);
@@ -103,6 +114,20 @@ void op_keymap_count(op_keymap *f, unsigned *counts, size_t n);
 bool op_credentials_apply(op_mgr *m, const cJSON *secret);
 /* The current state, and a detail for messages. */
 op_creds op_credentials_get(op_mgr *m, char *detail, size_t detailsz);
+/* The cloud client for object o and the state of its credentials (a
+ * detail for messages): the shared client and the default Secret, or with
+ * spec.credentialsSecretRef a client of its own reading that Secret in
+ * o's namespace. The first object naming a Secret starts its watch (and
+ * waits up to 5 s for the first read); a change of it re-queues every
+ * CloudServer. Never NULL. */
+csl_cloud *op_credentials_for(op_mgr *m, const op_object *o, op_creds *state, char *detail,
+                              size_t detailsz);
+/* Stops the watches and frees the clients of referenced Secrets (after the
+ * workers stopped). */
+void op_credentials_stop(op_mgr *m);
+
+/* Queues every CloudServer (manager.c): a token changed. */
+void op_requeue_all(op_mgr *m);
 
 /* API: reconcilers. Each does one pass for key and requeues it itself. */
 void op_cloudserver_reconcile(op_mgr *m, const char *key);

@@ -73,7 +73,6 @@ const char *op_phase_name(op_phase p)
 
 static const char *const action_names[OP_ACT_COUNT] = {"ADD_FINALIZER",
                                                        "SET_CREATE_PENDING",
-                                                       "CLEAR_CREATE_PENDING",
                                                        "REFRESH",
                                                        "CREATE",
                                                        "ADOPT",
@@ -120,6 +119,7 @@ op_config op_config_default(void)
     c.poll_max_ms = 15000;
     c.auth_retry_ms = 60000;
     c.throttle_min_ms = 1000;
+    c.refused_retry_ms = 5 * 60 * 1000;
     c.backup_deadline_s = 3600;
     return c;
 }
@@ -298,14 +298,12 @@ static int64_t poll_after(const ctx *c, int64_t since_ms)
     return op_poll_delay_ms(elapsed, c->cfg->poll_min_ms, c->cfg->poll_max_ms);
 }
 
-/* Abandon the plan: do what was before (the finalizer), then re-read the
- * object uncached, list by tag, and decide again. */
+/* Abandon the plan: re-read the object uncached, list by tag, and decide
+ * again. Nothing before it is kept — not even the finalizer, which the
+ * fresh plan writes in the same patch as the marker. */
 static void refresh(ctx *c)
 {
-    size_t keep = 0;
-    for (size_t i = 0; i < c->p->n; i++)
-        if (c->p->actions[i].kind == OP_ACT_ADD_FINALIZER) c->p->actions[keep++] = c->p->actions[i];
-    c->p->n = keep;
+    c->p->n = 0;
     c->full = false;
     act(c, OP_ACT_REFRESH);
     c->refresh = true;
@@ -618,7 +616,8 @@ static void adopt(ctx *c, const op_instance *it)
     if (strcmp(c->prev->instance_id, it->id) == 0) return;
     op_action *a = act(c, OP_ACT_ADOPT);
     set_str(a->instance_id, sizeof a->instance_id, it->id);
-    if (!c->o->marker.present)
+    const op_marker *m = &c->o->marker;
+    if (!m->present || (m->valid && m->attempt != it->attempt))
         event(c, OP_EV_NORMAL, "Adopted", "adopted instance %s (%s), found by its tag %s=%s",
               it->id, op_inst_state_name(it->state), OP_TAG_UID, c->o->uid);
 }
@@ -753,6 +752,7 @@ static void decide_live(ctx *c)
     int cur = current_attempt(c, it);
     if (cur > c->st->failover_count) c->st->failover_count = cur;
     const op_marker *m = &o->marker;
+    bool settled = op_marker_settled(o);
     /* The marker's create is spent when its instance exists but is going
      * (we deleted a stuck or crashed one and were stopped before writing
      * the next marker): that key must not be replayed. */
@@ -763,7 +763,8 @@ static void decide_live(ctx *c)
     }
     /* A create newer than every live instance was decided: resume it; the
      * older instance was superseded. */
-    bool pending_create = m->present && !spent && (!it || (m->valid && m->attempt > it->attempt));
+    bool pending_create =
+        m->present && !settled && !spent && (!it || (m->valid && m->attempt > it->attempt));
     const op_instance *superseded = pending_create ? it : NULL;
     if (pending_create) it = NULL;
 
@@ -797,8 +798,6 @@ static void decide_live(ctx *c)
     }
 
     record_instance(c, it);
-    if (m->present && it->state != OP_INST_PENDING && strcmp(c->prev->instance_id, it->id) == 0)
-        act(c, OP_ACT_CLEAR_CREATE_PENDING);
 
     switch (it->state) {
     case OP_INST_PENDING:
@@ -934,7 +933,6 @@ static const char *what_failed(const op_attempt *at)
 {
     static const char *const w[OP_ACT_COUNT] = {"adding the finalizer",
                                                 "writing the create-pending marker",
-                                                "removing the create-pending marker",
                                                 "looking up the instance",
                                                 "creating the instance",
                                                 "adopting the instance",
@@ -984,6 +982,35 @@ static void capacity(ctx *c, const op_action *a, const char *msg)
     requeue(c, op_backoff_delay_ms(&c->cfg->error_backoff, c->in->failures, c->in->rng));
 }
 
+/* The cloud refuses, for good, to delete or untag an instance: a 4xx
+ * other than 404 (gone), 408 (a timeout), 409 (a state that passes) and
+ * 429 (throttled) — 400/422 arrive as OP_ERR_INVALID, 405/413/… as
+ * OP_ERR_RETRYABLE with their status. Retrying at the error back-off would
+ * hammer a cloud that will say the same; retry slowly and say so. */
+static bool refused_for_good(op_action_kind k, const op_cloud_error *e)
+{
+    if (k != OP_ACT_DELETE && k != OP_ACT_UNTAG) return false;
+    if (e->cls == OP_ERR_INVALID) return true;
+    return e->cls == OP_ERR_RETRYABLE && e->http_status >= 400 && e->http_status < 500 &&
+           e->http_status != 404 && e->http_status != 408 && e->http_status != 409 &&
+           e->http_status != 429;
+}
+
+static void refused(ctx *c, const op_action *a, const char *msg)
+{
+    bool untag = a->kind == OP_ACT_UNTAG;
+    const char *r = untag ? "UntagRefused" : "DeleteRefused";
+    char every[32];
+    fmt_dur(c->cfg->refused_retry_ms, every);
+    cond(c, OP_COND_READY, OP_CS_FALSE, r,
+         "the cloud refuses to %s instance %s (%s); retried every %s — fix it in the cloud%s",
+         untag ? "remove the ownership tags of" : "delete", a->instance_id, msg, every,
+         c->o->deleting ? ", or remove the finalizer by hand to give the instance up" : "");
+    cond(c, OP_COND_SYNCED, OP_CS_FALSE, r, "%s", msg);
+    if (!synced_was(c, r)) event(c, OP_EV_WARNING, r, "%s", c->st->cond[OP_COND_READY].message);
+    requeue(c, c->cfg->refused_retry_ms);
+}
+
 static void cloud_error(ctx *c, const op_attempt *at, const op_cloud_error *e)
 {
     const op_action *a = at && at->failed ? &at->action : NULL;
@@ -992,6 +1019,13 @@ static void cloud_error(ctx *c, const op_attempt *at, const op_cloud_error *e)
     errtext(msg, sizeof msg, what_failed(at), e);
     int64_t backoff = op_backoff_delay_ms(&c->cfg->error_backoff, c->in->failures, c->in->rng);
     c->p->failed = true;
+    if (a && refused_for_good(k, e)) {
+        cond(c, OP_COND_CLOUD_REACHABLE, OP_CS_TRUE, "CloudReachable", "the cloud API answered");
+        cond(c, OP_COND_CLOUD_AUTHORIZED, OP_CS_TRUE, "CredentialsAccepted",
+             "the cloud accepted the credentials");
+        refused(c, a, msg);
+        return;
+    }
     if (e->cls != OP_ERR_RETRYABLE)
         cond(c, OP_COND_CLOUD_REACHABLE, OP_CS_TRUE, "CloudReachable", "the cloud API answered");
     if (e->cls != OP_ERR_AUTH && e->cls != OP_ERR_RETRYABLE)
@@ -1152,9 +1186,12 @@ static void transition_events(ctx *c)
         event(c, OP_EV_WARNING, a->reason, "%s", a->message);
     if (a->present && a->status == OP_CS_TRUE && pa->present && pa->status == OP_CS_FALSE)
         event(c, OP_EV_NORMAL, "CloudAuthorized", "the cloud accepts the credentials again");
+    /* Ready after a wait or a repair. The first Ready of a create seen
+     * running at once (the executor's quick poll) has none: its Creating
+     * Event told the story, and one Event per create is enough. */
     const op_condition *rd = &nw[OP_COND_READY];
-    if (rd->present && rd->status == OP_CS_TRUE &&
-        !(pr[OP_COND_READY].present && pr[OP_COND_READY].status == OP_CS_TRUE)) {
+    if (rd->present && rd->status == OP_CS_TRUE && pr[OP_COND_READY].present &&
+        pr[OP_COND_READY].status == OP_CS_FALSE) {
         char size[96];
         size_text(size, sizeof size, c->sp->cpu, c->sp->memory_mib, c->sp->disk_gib);
         event(c, OP_EV_NORMAL, "InstanceReady", "instance %s is running in zone %s (%s)",
@@ -1199,6 +1236,18 @@ void op_decide(const op_input *in, op_plan *out)
         if (in->attempt.kind == OP_ACT_CREATE && in->attempt.action.attempt > cur)
             cur = in->attempt.action.attempt;
         if (cur > c.st->failover_count) c.st->failover_count = cur;
+        if (in->attempt.kind == OP_ACT_CREATE && c.prev->instance_id[0]) {
+            /* The instance status names is the one this create replaces
+             * (crashed, vanished, stuck or superseded, and deleted by now):
+             * status stops naming it, as the create's own plan would have,
+             * so the marker is not taken for settled (op_marker_settled). */
+            c.st->instance_id[0] = '\0';
+            c.st->zone[0] = '\0';
+            c.st->n_ips = 0;
+            c.st->phase = OP_PHASE_FAILING_OVER;
+            cond(&c, OP_COND_READY, OP_CS_FALSE, "FailingOver",
+                 "instance %s is being replaced; the create failed", c.prev->instance_id);
+        }
         cloud_error(&c, &in->attempt, &in->attempt.err);
     } else if (in->creds != OP_CREDS_OK) {
         creds_problem(&c);
@@ -1737,6 +1786,13 @@ cJSON *op_snapshot_body(const op_object *o, const op_action *a)
     cJSON_Delete(j);
     cJSON_Delete(tags);
     return NULL;
+}
+
+bool op_marker_settled(const op_object *o)
+{
+    const op_marker *m = &o->marker;
+    return m->present && m->valid && o->status.instance_id[0] &&
+           m->attempt <= o->status.failover_count;
 }
 
 void op_marker_format(const op_marker *m, char *out, size_t outsz)

@@ -145,7 +145,10 @@ typedef struct op_spec {
     char credentials_secret[OP_SECRET_LEN]; /* "": the operator's default */
 } op_spec;
 
-/* The create-pending annotation: which create may be in flight. */
+/* The create-pending annotation: the latest create decided. It is written
+ * before the create and never removed on its own (a write saved): once
+ * status names the instance it made it is "settled" (op_marker_settled), a
+ * record rather than a create in flight, until the next create rewrites it. */
 typedef struct op_marker {
     bool present;
     bool valid; /* parsed; an unreadable marker still forces a tag search */
@@ -247,20 +250,19 @@ typedef struct op_cloud_view {
 /* ------------------------------------------------------------ the plan */
 
 typedef enum {
-    OP_ACT_ADD_FINALIZER = 0,    /* metadata: add OP_FINALIZER */
-    OP_ACT_SET_CREATE_PENDING,   /* metadata: annotation = key, zone, at */
-    OP_ACT_CLEAR_CREATE_PENDING, /* metadata: remove the annotation */
-    OP_ACT_REFRESH,              /* last action only: re-read uncached, list by tag, decide again */
-    OP_ACT_CREATE,               /* POST /v1/instances, body op_create_body, Idempotency-Key key */
-    OP_ACT_ADOPT,                /* no call: the instance found by tag becomes status.instanceID */
-    OP_ACT_RESIZE,               /* PATCH instance, body op_resize_body */
-    OP_ACT_START,                /* POST …/actions/start */
-    OP_ACT_DELETE,               /* DELETE instance */
-    OP_ACT_UNTAG,                /* remove OP_TAG_* from the instance (Retain) */
-    OP_ACT_SNAPSHOT,         /* POST …/snapshots, body op_snapshot_body, Idempotency-Key key */
-    OP_ACT_DELETE_SNAPSHOT,  /* DELETE /v1/snapshots/{snapshot_id} */
-    OP_ACT_REMOVE_FINALIZER, /* metadata: remove OP_FINALIZER */
-    OP_ACT_EVENT,            /* record an Event on the object */
+    OP_ACT_ADD_FINALIZER = 0,  /* metadata: add OP_FINALIZER */
+    OP_ACT_SET_CREATE_PENDING, /* metadata: annotation = key, zone, at */
+    OP_ACT_REFRESH,            /* last action only: re-read uncached, list by tag, decide again */
+    OP_ACT_CREATE,             /* POST /v1/instances, body op_create_body, Idempotency-Key key */
+    OP_ACT_ADOPT,              /* no call: the instance found by tag becomes status.instanceID */
+    OP_ACT_RESIZE,             /* PATCH instance, body op_resize_body */
+    OP_ACT_START,              /* POST …/actions/start */
+    OP_ACT_DELETE,             /* DELETE instance */
+    OP_ACT_UNTAG,              /* remove OP_TAG_* from the instance (Retain) */
+    OP_ACT_SNAPSHOT,           /* POST …/snapshots, body op_snapshot_body, Idempotency-Key key */
+    OP_ACT_DELETE_SNAPSHOT,    /* DELETE /v1/snapshots/{snapshot_id} */
+    OP_ACT_REMOVE_FINALIZER,   /* metadata: remove OP_FINALIZER */
+    OP_ACT_EVENT,              /* record an Event on the object */
     OP_ACT_COUNT
 } op_action_kind;
 
@@ -313,6 +315,7 @@ typedef struct op_config {
     int64_t poll_min_ms, poll_max_ms; /* transitions: op_poll_delay_ms */
     int64_t auth_retry_ms;            /* after 401/403 or bad credentials */
     int64_t throttle_min_ms;          /* after a 429 without (or with a shorter) Retry-After */
+    int64_t refused_retry_ms;         /* after a DELETE or UNTAG the cloud refuses for good */
     int64_t backup_deadline_s; /* a missed snapshot is taken this late at most; < 0: no limit */
     /* Zones a replacement may move to when its zone is out of capacity; only
      * those in the spec zone's region are used (see op_next_zone). */
@@ -321,7 +324,8 @@ typedef struct op_config {
 } op_config;
 
 /* 1 s doubling to 5 min with 20% jitter; polls 250 ms..15 s; auth 60 s;
- * throttle at least 1 s; snapshots at most 1 h late; no failover zones. */
+ * throttle at least 1 s; refused deletes and untags 5 min; snapshots at
+ * most 1 h late; no failover zones. */
 op_config op_config_default(void);
 
 typedef struct op_input {
@@ -389,6 +393,14 @@ int op_snapshot_parse(const cJSON *j, op_snapshot *out, char *err, size_t errsz)
 cJSON *op_create_body(const op_object *o, const op_action *create);
 cJSON *op_resize_body(const op_action *resize);
 cJSON *op_snapshot_body(const op_object *o, const op_action *snapshot);
+
+/* Whether the object's marker is a record of a create already done: it is
+ * valid, status names an instance, and status.failoverCount has reached
+ * the marker's attempt (the status written after a create names the
+ * instance it made; one written after a failed create names none). False
+ * when there is no marker. An unsettled marker means a create may be in
+ * flight: the instance must be looked for by tag before anything else. */
+bool op_marker_settled(const op_object *o);
 
 /* The create-pending annotation value, "<key> <zone> <RFC 3339>". */
 void op_marker_format(const op_marker *m, char *out, size_t outsz);

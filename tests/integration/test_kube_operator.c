@@ -29,7 +29,6 @@
 #include "csl/log.h"
 #include "kube_testutil.h"
 
-
 #define FM "csl-operator-test"
 #define TOKEN_GOOD "it-token-good"
 #define TOKEN_BAD "it-token-wrong"
@@ -1126,6 +1125,215 @@ static void test_metrics_and_probes(void)
     CU_ASSERT(mch_metric_sum(body, "process_resident_memory_bytes") > 0);
 }
 
+/* ------------------------------------------------------------ suite: features */
+
+/* Its own mockcloud and operator (with fallback zones), because its cases
+ * change the cloud's capacity and timings. */
+static int features_init(void)
+{
+    if (suite_env_init("feat", TOKEN_GOOD, FAST_CLOUD) != 0) return -1;
+    const char *const extra[] = {"--zones", "hk-1b,hk-2a", NULL};
+    return start_operator(0, "features", extra, NULL);
+}
+
+static bool pred_authorized_reason(const cJSON *o, const void *arg)
+{
+    return cond_is(o, "CloudAuthorized", "False") &&
+           mch_streq(str_at(condition(o, "CloudAuthorized"), "reason"), arg);
+}
+
+/* spec.credentialsSecretRef: the object's own Secret, in its namespace,
+ * overrides the operator's (which holds the good token here). */
+static void test_credentials_secret_ref(void)
+{
+    const char *ns = case_ns("credref");
+    CU_ASSERT_FATAL(ns != NULL);
+    const char *uid =
+        create_cs(ns, "tenant", "4Gi", "\"credentialsSecretRef\":{\"name\":\"tenant-creds\"}");
+    CU_ASSERT_FATAL(uid != NULL);
+    /* no such Secret: a condition and an Event, not an exit */
+    cJSON *o = wait_cs(ns, "tenant", pred_authorized_reason, "CredentialsMissing", 30000,
+                       "CloudAuthorized=False CredentialsMissing");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(strstr(str_at(condition(o, "CloudAuthorized"), "message"), "tenant-creds") != NULL);
+    CU_ASSERT(wait_event(ns, "tenant", "CredentialsMissing", 30000));
+    CU_ASSERT_EQUAL(live_for_uid(uid, NULL), 0);
+    pid_t pid = env.op[0]->pid;
+    double n401 = journal_count("status=401");
+
+    /* a token the cloud refuses: the object's Secret is what is used */
+    CU_ASSERT_FATAL(put_secret(ns, "tenant-creds", TOKEN_BAD) == 0);
+    o = wait_cs(ns, "tenant", pred_authorized_reason, "Unauthorized", 30000,
+                "CloudAuthorized=False Unauthorized");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(journal_count("status=401") > n401);
+    CU_ASSERT_EQUAL(live_for_uid(uid, NULL), 0);
+
+    /* fixed in the Secret: the same process picks it up */
+    CU_ASSERT_FATAL(put_secret(ns, "tenant-creds", TOKEN_GOOD) == 0);
+    o = wait_cs(ns, "tenant", pred_ready, NULL, 30000, "Ready after the Secret was fixed");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(cond_is(o, "CloudAuthorized", "True"));
+    CU_ASSERT(oph_alive(env.op[0]) && env.op[0]->pid == pid);
+    CU_ASSERT_EQUAL(live_for_uid(uid, NULL), 1);
+}
+
+/* The spec zone out of capacity (limit 0) when a crashed instance is
+ * replaced: the replacement goes to the next --zones zone of the region
+ * (hk-1b; hk-2a is another region and never used). */
+static void test_zone_fallback(void)
+{
+    const char *ns = case_ns("zones");
+    CU_ASSERT_FATAL(ns != NULL);
+    const char *uid = create_cs(ns, "edge", "4Gi", NULL);
+    CU_ASSERT_FATAL(uid != NULL);
+    cJSON *o = wait_cs(ns, "edge", pred_ready, NULL, 60000, "Ready");
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT(mch_streq(str_at(o, "status.zone"), "hk-1a"));
+    const char *old = keeps(str_at(o, "status.instanceID"));
+    CU_ASSERT_FATAL(old != NULL);
+
+    mch_resp *r = mch_send(env.mc, "PUT", "{\"zones\":{\"hk-1a\":0}}", "/_mock/capacity");
+    CU_ASSERT_FATAL(r->status == 200 || r->status == 204);
+    char body[256];
+    snprintf(body, sizeof body, "{\"ids\":[\"%s\"]}", old);
+    r = mch_send(env.mc, "POST", body, "/_mock/chaos/crash");
+    CU_ASSERT_FATAL(r->status == 200);
+
+    int64_t end = now_ms() + 60000;
+    cJSON *last = NULL;
+    csl_kube_error e;
+    for (;;) {
+        cJSON_Delete(last);
+        last = csl_kube_get(kube, &cs_res, ns, "edge", NULL, &e);
+        const char *id = str_at(last, "status.instanceID");
+        if (last && cs_ready(last) && id && strcmp(id, old) != 0) break;
+        if (now_ms() >= end) {
+            print_obj("no failover to another zone; last seen", last);
+            break;
+        }
+        mch_sleep_ms(POLL_MS);
+    }
+    o = keepj(last);
+    CU_ASSERT_FATAL(o != NULL && cs_ready(o));
+    CU_ASSERT(mch_streq(str_at(o, "status.zone"), "hk-1b"));
+    CU_ASSERT_EQUAL(num_at(o, "status.failoverCount", 0), 1);
+    cJSON *inst = mc_json("/v1/instances/%s", str_at(o, "status.instanceID"));
+    CU_ASSERT_FATAL(inst != NULL);
+    CU_ASSERT(mch_streq(str_at(inst, "zone"), "hk-1b"));
+    CU_ASSERT(mch_streq(str_at(inst, "state"), "running"));
+    CU_ASSERT(wait_event(ns, "edge", "ZoneFallback", 30000));
+    CU_ASSERT(journal_count("op=CreateInstance&status=409") >= 1);
+    CU_ASSERT(wait_live_for_uid(uid, 1, 30000));
+
+    r = mch_send(env.mc, "PUT", "{\"zones\":{\"hk-1a\":null}}", "/_mock/capacity");
+    CU_ASSERT(r->status == 200 || r->status == 204);
+}
+
+static bool pred_backed_up(const cJSON *o, const void *arg)
+{
+    (void)arg;
+    return str_at(o, "status.backups.lastSuccessfulTime") &&
+           cJSON_GetArraySize(at(o, "status.backups.snapshots")) == 1;
+}
+
+/* Snapshots of the object's instance in the cloud, available or not. */
+static int snapshots_of(const char *instance)
+{
+    cJSON *l = mc_json_owned("/v1/snapshots?instance=%s", instance);
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(l, "items"));
+    cJSON_Delete(l);
+    return n;
+}
+
+/* A "* * * * *" schedule with retain 1. Waiting for minute boundaries
+ * would take up to two minutes, so the case makes the operator find
+ * missed start times instead: an older snapshot of ours is put in the
+ * cloud and status.backups.lastScheduleTime is set three minutes back (as
+ * after an operator outage). One snapshot is taken, for the latest missed
+ * time (CronJob's rule), and retention deletes the older one. */
+static void test_scheduled_backup(void)
+{
+    const char *ns = case_ns("backup");
+    CU_ASSERT_FATAL(ns != NULL);
+    const char *uid =
+        create_cs(ns, "vault", "4Gi", "\"backup\":{\"schedule\":\"* * * * *\",\"retain\":1}");
+    CU_ASSERT_FATAL(uid != NULL);
+    cJSON *o = wait_cs(ns, "vault", pred_ready, NULL, 60000, "Ready");
+    CU_ASSERT_FATAL(o != NULL);
+    const char *id = keeps(str_at(o, "status.instanceID"));
+    CU_ASSERT_FATAL(id != NULL);
+
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"name\":\"older\",\"tags\":{\"" TAG_UID "\":\"%s\",\"" TAG_NAME "\":\"%s/vault\"}}",
+             uid, ns);
+    mch_resp *r = mch_send(env.mc, "POST", body, "/v1/instances/%s/snapshots", id);
+    CU_ASSERT_FATAL(r->status == 202 || r->status == 201 || r->status == 200);
+    const char *older = keeps(str_at(r->json, "id"));
+    CU_ASSERT_FATAL(older != NULL);
+    mch_sleep_ms(300); /* available (50 ms), and older than what comes next */
+
+    char t[CSL_RFC3339_LEN], patch[256];
+    csl_rfc3339_s(csl_wall_ms() - 3 * 60 * 1000, t);
+    snprintf(patch, sizeof patch, "{\"status\":{\"backups\":{\"lastScheduleTime\":\"%s\"}}}", t);
+    csl_kube_error e;
+    cJSON *p = keepj(
+        csl_kube_patch(kube, &cs_res, ns, "vault", "status", CSL_PATCH_MERGE, patch, NULL, &e));
+    if (!p) kerr("patch status", &e);
+    CU_ASSERT_FATAL(p != NULL);
+
+    CU_ASSERT(wait_event(ns, "vault", "SnapshotStarted", 90000));
+    CU_ASSERT(wait_event(ns, "vault", "SnapshotPruned", 30000));
+    o = wait_cs(ns, "vault", pred_backed_up, NULL, 30000, "backed up, one snapshot kept");
+    CU_ASSERT_FATAL(o != NULL);
+    const char *left = str_at(at(o, "status.backups.snapshots")->child, "id");
+    CU_ASSERT(left && strcmp(left, older) != 0);
+    CU_ASSERT(str_at(o, "status.backups.lastScheduleTime") &&
+              strcmp(str_at(o, "status.backups.lastScheduleTime"), t) > 0);
+    r = mch_get(env.mc, "/v1/snapshots/%s", older);
+    CU_ASSERT_EQUAL(r->status, 404); /* pruned */
+    CU_ASSERT_EQUAL(snapshots_of(id), 1);
+    CU_ASSERT(cs_ready(o));
+}
+
+static bool pred_failed_timeout(const cJSON *o, const void *arg)
+{
+    (void)arg;
+    return mch_streq(str_at(o, "status.phase"), "Failed") &&
+           mch_streq(str_at(condition(o, "Ready"), "reason"), "ProvisioningTimeout");
+}
+
+/* spec.timeouts.create 2s (the CRD's floor is 1s) against a cloud whose
+ * creates take a minute: the stuck instance is deleted and replaced once
+ * (maxAttempts 1), the replacement is stuck too, and the operator gives
+ * up: Ready=False ProvisioningTimeout, phase Failed, the last instance
+ * kept. */
+static void test_provisioning_timeout(void)
+{
+    const char *ns = case_ns("stuck");
+    CU_ASSERT_FATAL(ns != NULL);
+    mch_resp *r = mch_send(env.mc, "PUT", "{\"create\":\"60s\"}", "/_mock/timings");
+    CU_ASSERT_FATAL(r->status == 200 || r->status == 204);
+    const char *uid = create_cs(ns, "slow", "4Gi",
+                                "\"timeouts\":{\"create\":\"2s\"},"
+                                "\"failover\":{\"enabled\":true,\"maxAttempts\":1}");
+    CU_ASSERT(uid != NULL);
+    cJSON *o = uid ? wait_cs(ns, "slow", pred_failed_timeout, NULL, 30000,
+                             "Failed with ProvisioningTimeout")
+                   : NULL;
+    r = mch_send(env.mc, "PUT", "{\"create\":\"50ms\"}", "/_mock/timings");
+    CU_ASSERT(r->status == 200 || r->status == 204);
+    CU_ASSERT_FATAL(o != NULL);
+    CU_ASSERT_EQUAL(num_at(o, "status.failoverCount", 0), 1);
+    CU_ASSERT(wait_event(ns, "slow", "ProvisioningTimeout", 30000));
+    char id[64] = "";
+    CU_ASSERT_EQUAL(live_for_uid(uid, id), 1); /* the replacement, kept */
+    cJSON *inst = mc_json("/v1/instances/%s", id);
+    CU_ASSERT(inst && mch_streq(str_at(inst, "state"), "pending"));
+    CU_ASSERT(inst && mch_streq(tag(inst, "cloudserver.dev/attempt"), "1"));
+}
+
 /* ------------------------------------------------------------ suite: credentials */
 
 static int credentials_init(void)
@@ -1345,6 +1553,15 @@ static CU_TestInfo operator_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+static CU_TestInfo features_tests[] = {
+    {"spec.credentialsSecretRef: missing, refused, fixed", test_credentials_secret_ref},
+    {"zone out of capacity: failover to a --zones zone", test_zone_fallback},
+    {"scheduled backup: missed start time taken, retention prunes", test_scheduled_backup},
+    {"timeouts.create 2s: replaced once, then given up", test_provisioning_timeout},
+    {"clean stop", test_clean_stop},
+    CU_TEST_INFO_NULL,
+};
+
 static CU_TestInfo credentials_tests[] = {
     {"wrong token, then fixed in the Secret", test_auth_then_fixed},
     {"clean stop", test_clean_stop},
@@ -1372,6 +1589,7 @@ static CU_TestInfo mutation_tests[] = {
 
 static CU_SuiteInfo suites[] = {
     {"operator", operator_init, suite_env_cleanup, test_setup, test_teardown, operator_tests},
+    {"features", features_init, suite_env_cleanup, test_setup, test_teardown, features_tests},
     {"credentials", credentials_init, suite_env_cleanup, test_setup, test_teardown,
      credentials_tests},
     {"kill-restart", kill_init, suite_env_cleanup, test_setup, test_teardown, kill_tests},
