@@ -35,4 +35,9 @@ cJSON *sr_expr_eval(const sr_expr *e, const cJSON *at, char *err, size_t errsz);
 /* Same, requiring a boolean result. Returns 0 and sets *out, or -1 with err. */
 int sr_expr_eval_bool(const sr_expr *e, const cJSON *at, bool *out, char *err, size_t errsz);
 
+/* Writes d the way a person writes a number: integers without a fraction
+ * ("3", not "3.000000"), others with the fewest digits that read back as d.
+ * Shared by the expression, match and template code. */
+void sr_fmt_number(double d, char *out, size_t outsz);
+
 #endif
