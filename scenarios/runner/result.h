@@ -104,6 +104,7 @@ typedef struct sr_run {
     char *runner_version;
     int64_t start_ms;
     double duration_s; /* real */
+    double runner_cpu_s; /* the runner's own CPU time (getrusage), < 0 unknown */
     uint64_t seed;
     double time_scale; /* the run's --time-scale (1 when not given) */
     int parallel;
