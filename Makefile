@@ -107,9 +107,12 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIBCSL) $$(call unit_prog_objs,
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(call unit_prog_objs,$*) $(LIBCSL) $(LDLIBS) -lcunit
 
-$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(LIBCSL)
+# tests/integration/test_kube_runner_*.c drive the runner's parts directly.
+integ_prog_objs = $(if $(findstring test_kube_runner_,$(1)),$(call prog_lib_objs,scenario-runner))
+
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(LIBCSL) $$(call integ_prog_objs,$$*)
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(call integ_prog_objs,$*) $(LIBCSL) $(LDLIBS) -lcunit
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBCSL)
 	$(call say,LINK,$@)
@@ -130,10 +133,12 @@ format: ## Format C sources with the project's .clang-format
 ##@ Test
 
 .PHONY: test
-test: deps ## All tests: unit + integration (plain and under ASan/UBSan), then the local-plane tests
+test: deps ## All tests: unit + integration (plain and under ASan/UBSan), local-plane tests, the scenario library and its mutation runs
 	$(Q)$(MAKE) --no-print-directory check
 	$(Q)$(MAKE) --no-print-directory check SANITIZE=address,undefined
 	$(Q)$(MAKE) --no-print-directory cluster-test
+	$(Q)$(MAKE) --no-print-directory scenarios SCENARIO_ARGS="--report-dir build/reports"
+	$(Q)$(MAKE) --no-print-directory scenarios-mutations
 
 .PHONY: check
 check: unit integration kube-integration ## Unit and integration tests of this build variant (no deps step)
@@ -167,8 +172,26 @@ bench: deps all $(BENCH_BINS) ## Run the benchmarks under bench/ and print their
 
 ##@ Scenarios
 
+# `make scenarios SCENARIO_ARGS="--tag failover"` passes options to the run;
+# SCENARIO_SUITES picks other folders or files.
+SCENARIO_PARALLEL ?= 4
+SCENARIO_SUITES ?= scenarios/suites/smoke scenarios/suites/chaos
+SCENARIO_ARGS ?=
+
 .PHONY: scenarios
-scenarios: deps all ## The main job (until the runner lands: the mockcloud demo)
+scenarios: deps all ## The main job: smoke + chaos suites on a local plane; reports in reports/<run-id>/
+	$(Q)$(BIN)/scenario-runner run --local --parallel $(SCENARIO_PARALLEL) $(SCENARIO_ARGS) $(SCENARIO_SUITES)
+
+.PHONY: scenarios-scale
+scenarios-scale: deps all ## The 1,000-object scale suite (outside the default run)
+	$(Q)$(BIN)/scenario-runner run --local $(SCENARIO_ARGS) scenarios/suites/scale
+
+.PHONY: scenarios-mutations
+scenarios-mutations: deps all ## Mutation runs: a deliberately broken operator must fail the matching scenarios
+	$(Q)CSL_BIN_DIR=$(abspath $(BIN)) scripts/scenario-mutations.sh
+
+.PHONY: demo
+demo: deps all ## A two-minute tour of mockcloud with curl
 	$(Q)scripts/demo.sh
 
 include kind/cluster.mk
