@@ -80,7 +80,7 @@ const char *sr_cli_usage(sr_cmd cmd)
     case SR_CMD_COMPARE:
         return "usage: scenario-runner compare [--threshold PCT] [--report-dir D] A B\n"
                "A (baseline) and B (candidate): run directories or report.json files.\n"
-               "  --threshold PCT   a regression is B worse than A by more than PCT %% (default 10)\n"
+               "  --threshold PCT   a regression is B worse than A by more than PCT percent (default 10)\n"
                "  --report-dir D    where compare.md goes (default: B's directory)\n"
                "exit: 0 no regression; 1 regressions; 2 a report could not be read.\n";
     default:
