@@ -179,9 +179,13 @@ static int cmd_run(sr_cli *cli)
             else if (st == SR_SKIP) skip++;
             else fail++;
         }
-        fprintf(stderr, "%zu passed, %zu failed, %zu skipped in %.1fs; report: %s/%s/\n", pass,
-                fail, skip, r->duration_s, cli->run.report_dir ? cli->run.report_dir : "reports",
-                r->run_id);
+        char cpu[64] = "";
+        if (r->runner_cpu_s >= 0 && r->duration_s > 0)
+            snprintf(cpu, sizeof cpu, " (runner CPU %.1fs, %.1f%% of a core)", r->runner_cpu_s,
+                     100.0 * r->runner_cpu_s / r->duration_s);
+        fprintf(stderr, "%zu passed, %zu failed, %zu skipped in %.1fs%s; report: %s/%s/\n", pass,
+                fail, skip, r->duration_s, cpu,
+                cli->run.report_dir ? cli->run.report_dir : "reports", r->run_id);
         rc = sr_engine_interrupted          ? EXIT_INTERRUPTED
              : sr_run_status(r) == SR_PASS ? EXIT_PASS
                                            : EXIT_FAILED;

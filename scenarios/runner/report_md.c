@@ -95,6 +95,9 @@ int sr_report_summary_md(const sr_run *r, FILE *out)
             "%llu",
             r->n_scenarios, counts[SR_PASS], counts[SR_FAIL], counts[SR_ERROR], counts[SR_SKIP],
             dur, (unsigned long long)r->seed);
+    if (r->runner_cpu_s >= 0 && r->duration_s > 0)
+        fprintf(out, " · runner CPU %.1fs (%.1f%% of a core)", r->runner_cpu_s,
+                100.0 * r->runner_cpu_s / r->duration_s);
     if (r->time_scale != 1)
         fprintf(out, " · time scale %g (figures are scenario time = real × %g)", r->time_scale,
                 r->time_scale);
