@@ -1361,6 +1361,45 @@ csl_cloud_code csl_cloud_get_instance(csl_cloud *c, const char *id, csl_cloud_in
     return instance_op(c, "GET", id, NULL, NULL, false, out, err);
 }
 
+/* The query of an instance list (each "k=v&"), checked. Returns OK with
+ * *a filled, or the failure (a freed). */
+static csl_cloud_code instance_query(const csl_cloud_list_filter *f, int *limit, csl_buf *a,
+                                     csl_cloud_error *err)
+{
+    *limit = f->page_size ? f->page_size : CLOUD_PAGE_MAX;
+    if (*limit < 1 || *limit > CLOUD_PAGE_MAX)
+        return request_fail(err, "page_size %d is outside 1..%d", f->page_size, CLOUD_PAGE_MAX);
+    if (f->n_tags && !f->tags) return request_fail(err, "filter tags is NULL");
+    for (size_t i = 0; i < f->n_tags; i++) {
+        const char *k = f->tags[i].key, *v = f->tags[i].value;
+        if (!k || !*k || strchr(k, '=')) {
+            csl_buf_free(a);
+            return request_fail(err, "tag filter key \"%s\": must be non-empty, without '='",
+                                k ? k : "(null)");
+        }
+        csl_buf_puts(a, "tag=");
+        put_escaped(a, k);
+        csl_buf_putc(a, '=');
+        put_escaped(a, v ? v : "");
+        csl_buf_putc(a, '&');
+    }
+    if (f->zone) {
+        csl_buf_puts(a, "zone=");
+        put_escaped(a, f->zone);
+        csl_buf_putc(a, '&');
+    }
+    if (f->state) {
+        csl_buf_puts(a, "state=");
+        put_escaped(a, f->state);
+        csl_buf_putc(a, '&');
+    }
+    if (a->oom) {
+        csl_buf_free(a);
+        return oom_fail(err);
+    }
+    return CSL_CLOUD_OK;
+}
+
 csl_cloud_code csl_cloud_list_instances(csl_cloud *c, const csl_cloud_list_filter *f,
                                         csl_cloud_instance_list *out, csl_cloud_error *err)
 {
@@ -1371,45 +1410,52 @@ csl_cloud_code csl_cloud_list_instances(csl_cloud *c, const csl_cloud_list_filte
     if (out) memset(out, 0, sizeof *out);
     csl_cloud_list_filter none = {0};
     if (!f) f = &none;
-    int limit = f->page_size ? f->page_size : CLOUD_PAGE_MAX;
-    if (limit < 1 || limit > CLOUD_PAGE_MAX)
-        return request_fail(err, "page_size %d is outside 1..%d", f->page_size, CLOUD_PAGE_MAX);
-    if (f->n_tags && !f->tags) return request_fail(err, "filter tags is NULL");
+    int limit;
     csl_buf a = CSL_BUF_INIT;
-    for (size_t i = 0; i < f->n_tags; i++) {
-        const char *k = f->tags[i].key, *v = f->tags[i].value;
-        if (!k || !*k || strchr(k, '=')) {
-            csl_buf_free(&a);
-            return request_fail(err, "tag filter key \"%s\": must be non-empty, without '='",
-                                k ? k : "(null)");
-        }
-        csl_buf_puts(&a, "tag=");
-        put_escaped(&a, k);
-        csl_buf_putc(&a, '=');
-        put_escaped(&a, v ? v : "");
-        csl_buf_putc(&a, '&');
-    }
-    if (f->zone) {
-        csl_buf_puts(&a, "zone=");
-        put_escaped(&a, f->zone);
-        csl_buf_putc(&a, '&');
-    }
-    if (f->state) {
-        csl_buf_puts(&a, "state=");
-        put_escaped(&a, f->state);
-        csl_buf_putc(&a, '&');
-    }
-    csl_cloud_code code;
-    if (a.oom)
-        code = oom_fail(err);
-    else
-        code =
-            list_all(c, err->op, "/v1/instances", csl_buf_str(&a), limit, instance_page, &tmp, err);
+    csl_cloud_code code = instance_query(f, &limit, &a, err);
+    if (code != CSL_CLOUD_OK) return code;
+    code = list_all(c, err->op, "/v1/instances", csl_buf_str(&a), limit, instance_page, &tmp, err);
     csl_buf_free(&a);
     if (code == CSL_CLOUD_OK && out)
         *out = tmp;
     else
         csl_cloud_instance_list_free(&tmp);
+    return code;
+}
+
+typedef struct each_ctx {
+    csl_cloud_instance_fn fn;
+    void *ctx;
+} each_ctx;
+
+/* A page parser that hands each item to the callback and keeps nothing. */
+static int each_page(const char *body, size_t len, void *p, char **next, char *why, size_t whysz)
+{
+    const each_ctx *e = p;
+    csl_cloud_instance_list page = {0};
+    if (csl_cloud_instance_page_parse(body, len, &page, next, why, whysz) != 0) return -1;
+    for (size_t i = 0; i < page.n; i++) e->fn(&page.items[i], e->ctx);
+    csl_cloud_instance_list_free(&page);
+    return 0;
+}
+
+csl_cloud_code csl_cloud_each_instance(csl_cloud *c, const csl_cloud_list_filter *f,
+                                       csl_cloud_instance_fn fn, void *ctx,
+                                       csl_cloud_error *err)
+{
+    csl_cloud_error local;
+    if (!err) err = &local;
+    err_begin(err, "ListInstances");
+    csl_cloud_list_filter none = {0};
+    if (!f) f = &none;
+    if (!fn) return request_fail(err, "no callback");
+    int limit;
+    csl_buf a = CSL_BUF_INIT;
+    csl_cloud_code code = instance_query(f, &limit, &a, err);
+    if (code != CSL_CLOUD_OK) return code;
+    each_ctx e = {fn, ctx};
+    code = list_all(c, err->op, "/v1/instances", csl_buf_str(&a), limit, each_page, &e, err);
+    csl_buf_free(&a);
     return code;
 }
 

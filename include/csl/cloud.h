@@ -249,6 +249,14 @@ csl_cloud_code csl_cloud_get_instance(csl_cloud *c, const char *id, csl_cloud_in
  * order. A failure on any page fails the call and *out stays empty. */
 csl_cloud_code csl_cloud_list_instances(csl_cloud *c, const csl_cloud_list_filter *filter,
                                         csl_cloud_instance_list *out, csl_cloud_error *err);
+/* The same list a page at a time, without holding it: fn sees each item
+ * (valid only during the call) as its page arrives, and the page is freed
+ * before the next is asked for, so a list of 10,000 instances costs one
+ * page of memory. A failure on a later page returns its code after fn has
+ * seen the earlier pages. */
+typedef void (*csl_cloud_instance_fn)(const csl_cloud_instance *it, void *ctx);
+csl_cloud_code csl_cloud_each_instance(csl_cloud *c, const csl_cloud_list_filter *filter,
+                                       csl_cloud_instance_fn fn, void *ctx, csl_cloud_error *err);
 /* The instances tagged key=value: how an object's instance is adopted by
  * its uid tag. */
 csl_cloud_code csl_cloud_find_instances(csl_cloud *c, const char *key, const char *value,

@@ -902,6 +902,19 @@ static void test_calls_and_paths(void)
     csl_cloud_free(c);
 }
 
+typedef struct each_seen {
+    size_t n;
+    char ids[256];
+} each_seen;
+
+static void each_item(const csl_cloud_instance *it, void *ctx)
+{
+    each_seen *es = ctx;
+    es->n++;
+    size_t len = strlen(es->ids);
+    snprintf(es->ids + len, sizeof es->ids - len, "%s ", it->id);
+}
+
 static void test_list_pagination(void)
 {
     csl_cloud *c = client(NULL);
@@ -923,6 +936,22 @@ static void test_list_pagination(void)
     csl_cloud_instance_list_free(&l);
     seen(buf, sizeof buf, seen_query);
     CU_ASSERT_STRING_EQUAL(buf, "tag=cloudserver.dev/uid=a=b c zone=hk-1a limit=3");
+
+    /* A page at a time: the same items in the same order, same requests. */
+    atomic_store(&n_list, 0);
+    each_seen es = {0};
+    CU_ASSERT_EQUAL_FATAL(csl_cloud_each_instance(c, &f, each_item, &es, &e), CSL_CLOUD_OK);
+    CU_ASSERT_EQUAL(atomic_load(&n_list), 3);
+    CU_ASSERT_EQUAL(es.n, 7);
+    CU_ASSERT_STRING_EQUAL(es.ids, "i-1 i-2 i-3 i-4 i-5 i-6 i-7 ");
+    /* The repeated token fails it too; a bad filter sends nothing. */
+    es = (each_seen){0};
+    csl_cloud_list_filter loop = {.tags = (csl_cloud_kv[]){{"loop", "1"}}, .n_tags = 1};
+    CU_ASSERT_EQUAL(csl_cloud_each_instance(c, &loop, each_item, &es, &e), CSL_CLOUD_RETRYABLE);
+    CU_ASSERT_EQUAL(e.cause, CSL_CLOUD_CAUSE_DECODE);
+    csl_cloud_list_filter big = {.page_size = 501};
+    CU_ASSERT_EQUAL(csl_cloud_each_instance(c, &big, each_item, &es, &e), CSL_CLOUD_INVALID);
+    CU_ASSERT_EQUAL(csl_cloud_each_instance(c, NULL, NULL, NULL, &e), CSL_CLOUD_INVALID);
 
     /* Default page size: one request. */
     atomic_store(&n_list, 0);
