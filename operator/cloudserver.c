@@ -265,8 +265,11 @@ static void kube_failed(pass *p, const char *what, const csl_kube_error *e)
 static int patch(pass *p, const char *subresource, const char *body, const char *what)
 {
     csl_kube_error e;
+    op_echo_write_begin(p->m->echo, p->key);
     cJSON *r = csl_kube_patch(p->m->kube, &op_res_cloudservers, p->obj.ns, p->obj.name, subresource,
                               CSL_PATCH_MERGE, body, NULL, &e);
+    if (op_echo_write_end(p->m->echo, p->key, r ? csl_kube_obj_rv(r) : NULL))
+        csl_workqueue_add(p->m->cs_q, p->key); /* someone else's change came meanwhile */
     if (!r) {
         kube_failed(p, what, &e);
         return -1;
@@ -681,6 +684,7 @@ void op_cloudserver_reconcile(op_mgr *m, const char *key)
     if (!obj) { /* gone: nothing to do, nothing to remember */
         op_keymap_set(m->cs_fail, key, 0);
         op_keymap_set(m->cs_phase, key, 0);
+        op_echo_forget(m->echo, key);
         csl_workqueue_forget(m->cs_q, key);
         goto out;
     }

@@ -19,6 +19,7 @@
 #include "csl/leader.h"
 #include "csl/metrics.h"
 #include "csl/workqueue.h"
+#include "echo.h"
 #include "reconcile.h"
 
 #define OP_VERSION "0.1.0"
@@ -73,6 +74,8 @@ typedef struct op_mgr {
     csl_informer *cs_inf, *set_inf, *secret_inf;
     csl_workqueue *cs_q, *set_q;
     op_keymap *cs_fail, *set_fail, *cs_phase;
+    /* The watch's echo of our own writes to CloudServers (echo.h). */
+    op_echo *echo;
     op_credentials creds;
     /* Secrets named by spec.credentialsSecretRef (credentials.c): a list
      * guarded by refs_mu, which only creating and finding take. */
