@@ -523,51 +523,90 @@ static const char *name_in_ns(const cJSON *inst, const char *ns)
     return nt + l + 1;
 }
 
+typedef struct live_inst {
+    const char *uid;
+    const cJSON *inst;
+    int pos; /* in the cloud's list */
+} live_inst;
+
+static int live_by_uid(const void *x, const void *y)
+{
+    const live_inst *a = x, *b = y;
+    int c = strcmp(a->uid, b->uid);
+    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* Groups by first appearance: a group is named by its first member's pos. */
+static int group_by_pos(const void *x, const void *y)
+{
+    const live_inst *a = *(const live_inst *const *)x, *b = *(const live_inst *const *)y;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* The live instances with a uid tag, sorted by uid (then list order), so
+ * one object's instances sit together: O(n log n) for 10,000 instances,
+ * where pairing them up in the list would be quadratic. */
 long srm_check_one_instance(const cJSON *instances, const srm_objects *t, const char *ns,
                             srm_viols *out)
 {
     long added = 0;
     int n = cJSON_GetArraySize(instances);
-    bool *done = calloc(n > 0 ? (size_t)n : 1, sizeof *done);
-    if (!done) return -1;
-    for (int a = 0; a < n; a++) {
-        const cJSON *ia = cJSON_GetArrayItem(instances, a);
-        const char *uid = tag(ia, SRM_TAG_UID);
-        if (done[a] || !uid || !srm_instance_live(jstr(ia, "state"))) continue;
-        const srm_object *o = srm_objects_find(t, uid);
-        const char *name = o ? o->name : name_in_ns(ia, ns);
+    live_inst *v = calloc(n > 0 ? (size_t)n : 1, sizeof *v);
+    const live_inst **firsts = calloc(n > 0 ? (size_t)n : 1, sizeof *firsts);
+    if (!v || !firsts) {
+        free(v);
+        free(firsts);
+        return -1;
+    }
+    size_t nv = 0, ng = 0;
+    int pos = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, instances)
+    {
+        const char *uid = tag(it, SRM_TAG_UID);
+        if (uid && srm_instance_live(jstr(it, "state")))
+            v[nv++] = (live_inst){.uid = uid, .inst = it, .pos = pos};
+        pos++;
+    }
+    qsort(v, nv, sizeof *v, live_by_uid);
+    for (size_t i = 0; i < nv;) {
+        size_t j = i + 1;
+        while (j < nv && strcmp(v[j].uid, v[i].uid) == 0) j++;
+        if (j - i > 1) firsts[ng++] = &v[i];
+        i = j;
+    }
+    /* Report in the order the cloud lists them. */
+    qsort(firsts, ng, sizeof *firsts, group_by_pos);
+    bool ok = true;
+    for (size_t g = 0; ok && g < ng; g++) {
+        const live_inst *f = firsts[g];
+        const srm_object *o = srm_objects_find(t, f->uid);
+        const char *name = o ? o->name : name_in_ns(f->inst, ns);
         if (!o && !name) continue; /* another scenario's, or nobody's */
         csl_buf list, key;
         csl_buf_init(&list);
         csl_buf_init(&key);
         int live = 0;
-        bool ok = csl_buf_puts(&key, uid);
-        for (int b = a; ok && b < n; b++) {
-            const cJSON *ib = cJSON_GetArrayItem(instances, b);
-            const char *ub = tag(ib, SRM_TAG_UID), *st = jstr(ib, "state");
-            if (!ub || strcmp(ub, uid) != 0 || !srm_instance_live(st)) continue;
-            done[b] = true;
-            const char *id = jstr(ib, "id");
+        ok = csl_buf_puts(&key, f->uid);
+        for (const live_inst *x = f; ok && x < v + nv && strcmp(x->uid, f->uid) == 0; x++) {
+            const char *id = jstr(x->inst, "id"), *st = jstr(x->inst, "state");
             ok = csl_buf_printf(&list, "%s%s (%s)", live ? ", " : "", id ? id : "?", st) &&
                  csl_buf_printf(&key, " %s", id ? id : "?");
             live++;
         }
-        if (ok && live > 1) {
+        if (ok) {
             char w[320];
-            who(w, sizeof w, name, uid);
+            who(w, sizeof w, name, f->uid);
             ok = srm_viols_add(out, csl_buf_str(&key), "%s: %d live instances %s", w, live,
                                csl_buf_str(&list)) == 0;
             added++;
         }
         csl_buf_free(&list);
         csl_buf_free(&key);
-        if (!ok) {
-            free(done);
-            return -1;
-        }
     }
-    free(done);
-    return added;
+    free(v);
+    free(firsts);
+    return ok ? added : -1;
 }
 
 static const cJSON *find_instance(const cJSON *instances, const char *id)

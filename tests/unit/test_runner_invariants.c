@@ -178,6 +178,21 @@ static void test_one_instance(void)
                            "object db-0 (uid u5): 2 live instances i-5 (running), i-6 (stopped)");
     srm_viols_free(&v);
 
+    /* two objects' duplicates interleaved, uids out of order: reported in
+     * the cloud's order, each with its own instances only */
+    cJSON *two = arr(inst("i-20", "running", "zz", "ns1/b"), inst("i-21", "running", "aa", "ns1/a"),
+                     inst("i-22", "deleted", "zz", "ns1/b"));
+    cJSON_AddItemToArray(two, inst("i-23", "pending", "aa", "ns1/a"));
+    cJSON_AddItemToArray(two, inst("i-24", "running", "zz", "ns1/b"));
+    CU_ASSERT_EQUAL(srm_check_one_instance(two, &t, "ns1", &v), 2);
+    CU_ASSERT_EQUAL_FATAL(v.n, 2);
+    CU_ASSERT_STRING_EQUAL(v.items[0],
+                           "object b (uid zz): 2 live instances i-20 (running), i-24 (running)");
+    CU_ASSERT_STRING_EQUAL(v.items[1],
+                           "object a (uid aa): 2 live instances i-21 (running), i-23 (pending)");
+    srm_viols_free(&v);
+    cJSON_Delete(two);
+
     /* bad input: not an array, instances without fields */
     CU_ASSERT_EQUAL(srm_check_one_instance(NULL, &t, "ns1", &v), 0);
     cJSON *junk = J("[1, 'x', {}, {'tags':{'cloudserver.dev/uid':'u3'}}]");
