@@ -168,7 +168,7 @@ test-sanitize: ## Unit and integration tests under AddressSanitizer + UBSan
 bench: deps all $(BENCH_BINS) ## Run the benchmarks under bench/ and print their figures
 	$(Q)CSL_BIN_DIR=$(abspath $(BIN)) CSL_BENCH_DIR=$(abspath $(BUILD)/bench) bench/run.sh
 	$(Q)CSL_BENCH_DIR=$(abspath $(BUILD)/bench) bench/run-kube.sh
-	$(Q)CSL_BIN_DIR=$(abspath $(BIN)) CSL_BENCH_DIR=$(abspath $(BUILD)/bench) bench/run-operator.sh
+	$(Q)BENCH_ROUNDS=$${BENCH_ROUNDS:-3} CSL_BIN_DIR=$(abspath $(BIN)) CSL_BENCH_DIR=$(abspath $(BUILD)/bench) bench/run-operator.sh
 
 ##@ Scenarios
 

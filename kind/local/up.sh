@@ -117,6 +117,11 @@ write_args() {
     --profiling=false \
     --v=0 \
     >"$CSL_CLUSTER_DIR/kube-apiserver.args"
+  # Extra flags for measurements, e.g. "--profiling=true --contention-profiling=true"
+  # (a later flag wins); split on spaces.
+  if [[ -n ${CSL_APISERVER_EXTRA_ARGS:-} ]]; then
+    printf '%s\n' $CSL_APISERVER_EXTRA_ARGS >>"$CSL_CLUSTER_DIR/kube-apiserver.args"
+  fi
   echo "$etcd_port" >"$CSL_CLUSTER_DIR/etcd.port"
   echo "$api_port" >"$CSL_CLUSTER_DIR/apiserver.port"
 }
