@@ -609,15 +609,40 @@ long srm_check_one_instance(const cJSON *instances, const srm_objects *t, const 
     return ok ? added : -1;
 }
 
-static const cJSON *find_instance(const cJSON *instances, const char *id)
+/* The cloud's instances sorted by id, for a binary search per object: the
+ * status check is O(n log n), not a scan of every instance per object. */
+typedef struct inst_by_id {
+    const char *id;
+    const cJSON *inst;
+} inst_by_id;
+
+static int cmp_inst_id(const void *x, const void *y)
 {
+    return strcmp(((const inst_by_id *)x)->id, ((const inst_by_id *)y)->id);
+}
+
+static inst_by_id *index_instances(const cJSON *instances, size_t *n)
+{
+    int len = cJSON_GetArraySize(instances);
+    inst_by_id *v = malloc((len > 0 ? (size_t)len : 1) * sizeof *v);
+    if (!v) return NULL;
+    size_t k = 0;
     const cJSON *i;
     cJSON_ArrayForEach(i, instances)
     {
-        const char *iid = jstr(i, "id");
-        if (iid && id && strcmp(iid, id) == 0) return i;
+        const char *id = jstr(i, "id");
+        if (id) v[k++] = (inst_by_id){id, i};
     }
-    return NULL;
+    qsort(v, k, sizeof *v, cmp_inst_id);
+    *n = k;
+    return v;
+}
+
+static const cJSON *find_instance(const inst_by_id *v, size_t n, const char *id)
+{
+    inst_by_id key = {id, NULL};
+    const inst_by_id *hit = id ? bsearch(&key, v, n, sizeof *v, cmp_inst_id) : NULL;
+    return hit ? hit->inst : NULL;
 }
 
 /* spec quantity k in units of unit bytes, as the operator maps it; -1 when
@@ -661,13 +686,16 @@ static bool mismatch_str(csl_buf *b, const cJSON *inst, const char *field, const
 long srm_check_status(const cJSON *objects, const cJSON *instances, srm_viols *out)
 {
     long added = 0;
+    size_t ninst = 0;
+    inst_by_id *byid = index_instances(instances, &ninst);
+    if (!byid) return -1;
     const cJSON *cs;
     cJSON_ArrayForEach(cs, objects)
     {
         if (!srm_cs_ready(cs) || is_deleting(cs)) continue;
         const cJSON *spec = jget(cs, "spec"), *st = jget(cs, "status");
         const char *iid = jstr(st, "instanceID");
-        const cJSON *inst = iid && *iid ? find_instance(instances, iid) : NULL;
+        const cJSON *inst = iid && *iid ? find_instance(byid, ninst, iid) : NULL;
         csl_buf b;
         csl_buf_init(&b);
         bool ok = csl_buf_puts(&b, "");
@@ -705,8 +733,12 @@ long srm_check_status(const cJSON *objects, const cJSON *instances, srm_viols *o
             added++;
         }
         csl_buf_free(&b);
-        if (!ok) return -1;
+        if (!ok) {
+            free(byid);
+            return -1;
+        }
     }
+    free(byid);
     return added;
 }
 

@@ -272,6 +272,46 @@ static void test_status_matches(void)
     cJSON_Delete(insts2);
 }
 
+/* Many objects and instances, the cloud listing them in an order unrelated
+ * to their ids (and with ids that share prefixes): each object is paired
+ * with its own instance, and one changed instance is the one reported. */
+static void test_status_matches_many(void)
+{
+    enum { N = 600 };
+    cJSON *objs = cJSON_CreateArray(), *insts = cJSON_CreateArray();
+    for (int i = 0; i < N; i++) {
+        char name[32], uid[32], iid[32];
+        snprintf(name, sizeof name, "web-%d", i);
+        snprintf(uid, sizeof uid, "u%d", i);
+        snprintf(iid, sizeof iid, "i-%d", i);
+        cJSON_AddItemToArray(objs, cs(name, uid, 1, 1, true, iid));
+    }
+    for (int k = 0; k < N; k++) {
+        int i = (k * 7 + 3) % N; /* a permutation: 7 and 600 are coprime */
+        char uid[32], iid[32];
+        snprintf(uid, sizeof uid, "u%d", i);
+        snprintf(iid, sizeof iid, "i-%d", i);
+        cJSON_AddItemToArray(insts, inst(iid, "running", uid, NULL));
+    }
+    cJSON_AddItemToArray(insts, J("{'state':'running'}")); /* no id: skipped */
+    srm_viols v = {0};
+    CU_ASSERT_EQUAL(srm_check_status(objs, insts, &v), 0);
+    cJSON *it;
+    cJSON_ArrayForEach(it, insts)
+    {
+        const cJSON *id = cJSON_GetObjectItem(it, "id");
+        if (cJSON_IsString(id) && strcmp(id->valuestring, "i-59") == 0)
+            cJSON_ReplaceItemInObject(it, "cpu", cJSON_CreateNumber(4));
+    }
+    CU_ASSERT_EQUAL(srm_check_status(objs, insts, &v), 1);
+    if (v.n == 1)
+        CU_ASSERT_STRING_EQUAL(v.items[0],
+                               "object web-59 (uid u59): Ready=True but cpu 4 (spec.cpu 2)");
+    srm_viols_free(&v);
+    cJSON_Delete(objs);
+    cJSON_Delete(insts);
+}
+
 /* ---------------------------------------------------------------- observedGeneration, finalizers
  */
 
@@ -617,6 +657,7 @@ static CU_TestInfo basics[] = {
 static CU_TestInfo invariants[] = {
     {"oneInstancePerObject", test_one_instance},
     {"statusMatchesCloud", test_status_matches},
+    {"statusMatchesCloud over 600 objects in cloud order", test_status_matches_many},
     {"observedGeneration", test_observed_generation},
     {"finalizersReleased", test_finalizers},
     {"noOrphans", test_orphans},
