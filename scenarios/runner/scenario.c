@@ -706,7 +706,8 @@ static const char *const wait_keys[] = {SEL_KEYS,  "condition", "field", "match"
 static const char *const assert_keys[] = {SEL_KEYS, "match", "cloud", "journal", "timeout", NULL};
 static const char *const error_keys[] = {SEL_KEYS, "match",   "cloud", "journal",
                                          "for",    "timeout", NULL};
-static const char *const fault_keys[] = {"add", "as", "clear", "outage", "tokens", "timeout", NULL};
+static const char *const fault_keys[] = {"add",    "as",       "clear",   "outage",
+                                         "tokens", "capacity", "timeout", NULL};
 static const char *const crash_keys[] = {"kind",  "name",      "names", "selector", "all",
                                          "where", "namespace", "count", "fraction", "zone",
                                          "ids",   "timeout",   NULL};
@@ -1105,7 +1106,7 @@ static bool valid_rule_name(const char *s)
 
 static void check_fault(chk *c, const cJSON *spec, const char *path)
 {
-    static const char *const forms[] = {"add", "clear", "outage", "tokens", NULL};
+    static const char *const forms[] = {"add", "clear", "outage", "tokens", "capacity", NULL};
     char p[PATH_LEN], q[PATH_LEN];
     const cJSON *n, *f = one_of(c, spec, path, forms, true, "fault");
     const cJSON *as = get(spec, "as");
@@ -1207,6 +1208,16 @@ static void check_fault(chk *c, const cJSON *spec, const char *path)
             join(q, p, "path");
             if (want_str(c, n, q) && n->valuestring[0] != '/')
                 errf(c, n, q, "expected a path glob starting with \"/\", e.g. /v1/**");
+        }
+    } else if (!strcmp(f->string, "capacity")) {
+        /* zone -> how many live instances it takes, or null (no limit);
+         * which zones exist is mockcloud's to say (a 400 at run time). */
+        if (!want_obj(c, f, p)) return;
+        if (!f->child)
+            errf(c, f, p, "expected at least one zone, e.g. {hk-1a: 0} (null lifts a limit)");
+        for (const cJSON *z = f->child; z; z = z->next) {
+            join(q, p, z->string);
+            if (!cJSON_IsNull(z)) want_int(c, z, q, 0, 1000000, NULL);
         }
     } else {
         static const char *const tk[] = {"token", "access", "revoke", NULL};

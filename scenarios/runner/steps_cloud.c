@@ -180,6 +180,7 @@ void sr_op_fault(sr_ctx *c, const sr_op *op, int64_t deadline_ns, sr_outcome *ou
     const cJSON *clear = cJSON_GetObjectItemCaseSensitive(spec, "clear");
     const cJSON *outage = cJSON_GetObjectItemCaseSensitive(spec, "outage");
     const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(spec, "tokens");
+    const cJSON *capacity = cJSON_GetObjectItemCaseSensitive(spec, "capacity");
     cJSON *reply = NULL;
     char em[400], what[300];
     if (add) {
@@ -246,6 +247,35 @@ void sr_op_fault(sr_ctx *c, const sr_op *op, int64_t deadline_ns, sr_outcome *ou
             } else {
                 fault_close(c, clear->valuestring, NULL);
             }
+        }
+    } else if (capacity) {
+        /* Limits stay until a later capacity step changes them: the window
+         * on the timeline runs from a step that sets a limit to the next
+         * capacity step (which opens a new one if it still sets any). */
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddItemToObject(body, "zones", cJSON_Duplicate(capacity, true));
+        int st = mock(c, op, "PUT", "/_mock/capacity", body, &reply, out);
+        cJSON_Delete(body);
+        if (st >= 0 && st != 200) {
+            mock_error(reply, em, sizeof em);
+            sr_outcome_fail(out, c, op, SR_ERROR, "mockcloud refused the capacity (%d): %s", st,
+                            em);
+        } else if (st == 200) {
+            size_t k = (size_t)snprintf(what, sizeof what, "capacity");
+            bool limited = false;
+            for (const cJSON *z = capacity->child; z && k < sizeof what; z = z->next) {
+                if (cJSON_IsNull(z)) continue;
+                if (cJSON_IsNumber(z))
+                    k += (size_t)snprintf(what + k, sizeof what - k, "%s %s=%.0f",
+                                          limited ? "," : "", z->string, z->valuedouble);
+                else
+                    k += (size_t)snprintf(what + k, sizeof what - k, "%s %s=%s",
+                                          limited ? "," : "", z->string,
+                                          cJSON_IsString(z) ? z->valuestring : "?");
+                limited = true;
+            }
+            fault_close(c, NULL, "capacity");
+            if (limited) fault_open(c, "capacity", what, NULL, 0);
         }
     } else if (tokens) {
         const cJSON *tok = cJSON_GetObjectItemCaseSensitive(tokens, "token");

@@ -115,6 +115,13 @@ static const bad_case bad_cases[] = {
     {"unclosed-template.yaml", 6, 66, "unclosed \"{{\"", NULL},
     {"setup-template.yaml", 4, 12, "templates are not expanded in setup", NULL},
     {"crash-bad.yaml", 4, 45, "\"count\" and \"fraction\" cannot be combined", NULL},
+    {"capacity-bad.yaml", 4, 31,
+     "steps[0].fault.capacity.hk-1a: expected a whole number from 0 to 1000000, got the number -1",
+     NULL},
+    {"capacity-bad.yaml", 4, 42, "steps[0].fault.capacity.hk-1b: expected a whole number", NULL},
+    {"capacity-bad.yaml", 6, 23, "steps[1].fault.capacity: expected at least one zone", NULL},
+    {"capacity-bad.yaml", 8, 35, "\"as\" names an added rule; it goes with add, not capacity",
+     NULL},
     {"exec-both.yaml", 4, 33, "\"command\" and \"shell\" cannot be combined", NULL},
     {"try-and-op.yaml", 5, 5, "either one operation (\"sleep\") or try", NULL},
     {"patch-json-not-list.yaml", 4, 41, "expected a non-empty list of JSON patch operations", NULL},
@@ -322,15 +329,18 @@ static void test_full_structure(void)
     st = &s->steps[12];
     CU_ASSERT_STRING_EQUAL(st->name, "guarded");
     CU_ASSERT_EQUAL(st->timeout_ns, 120LL * 1000000000LL);
-    CU_ASSERT_EQUAL_FATAL(st->n_try, 10);
+    CU_ASSERT_EQUAL_FATAL(st->n_try, 11);
     CU_ASSERT_EQUAL_FATAL(st->n_catch, 1);
     CU_ASSERT_EQUAL_FATAL(st->n_finally, 2);
     CU_ASSERT_EQUAL_FATAL(st->n_cleanup, 1);
-    static const sr_op_kind tk[] = {SR_OP_FAULT,     SR_OP_FAULT, SR_OP_FAULT,    SR_OP_CRASH,
-                                    SR_OP_CRASH,     SR_OP_CRASH, SR_OP_OPERATOR, SR_OP_OPERATOR,
-                                    SR_OP_APISERVER, SR_OP_SLEEP};
-    for (size_t i = 0; i < 10; i++) CU_ASSERT_EQUAL(st->try_ops[i].kind, tk[i]);
-    CU_ASSERT_EQUAL(st->try_ops[7].timeout_ns, 10LL * 1000000000LL);
+    static const sr_op_kind tk[] = {SR_OP_FAULT,    SR_OP_FAULT,     SR_OP_FAULT, SR_OP_FAULT,
+                                    SR_OP_CRASH,    SR_OP_CRASH,     SR_OP_CRASH, SR_OP_OPERATOR,
+                                    SR_OP_OPERATOR, SR_OP_APISERVER, SR_OP_SLEEP};
+    for (size_t i = 0; i < 11; i++) CU_ASSERT_EQUAL(st->try_ops[i].kind, tk[i]);
+    const cJSON *cap = cJSON_GetObjectItem(st->try_ops[3].spec, "capacity");
+    CU_ASSERT(cJSON_IsNumber(cJSON_GetObjectItem(cap, "hk-1a")));
+    CU_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(cap, "hk-1b")));
+    CU_ASSERT_EQUAL(st->try_ops[8].timeout_ns, 10LL * 1000000000LL);
     CU_ASSERT_EQUAL(st->catch_ops[0].kind, SR_OP_EXEC);
     CU_ASSERT_EQUAL(st->finally_ops[1].kind, SR_OP_FAULT);
     CU_ASSERT_STRING_EQUAL(cJSON_GetObjectItem(st->finally_ops[1].spec, "clear")->valuestring,
