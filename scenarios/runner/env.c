@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csl/clock.h"
 #include "csl/log.h"
 #include "csl/yaml.h"
 #include "env_proc.h"
@@ -248,16 +249,24 @@ static int run_plane_script(sr_env *e, const char *script, const char *arg, long
     return -1;
 }
 
-static bool crd_established(const cJSON *crd)
+/* Whether the CRD is Established; *since_ms = when it became so (epoch ms,
+ * 0 when the condition has no readable time). */
+static bool crd_established(const cJSON *crd, int64_t *since_ms)
 {
     const cJSON *conds = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(crd, "status"), "conditions");
     const cJSON *c;
+    *since_ms = 0;
     cJSON_ArrayForEach(c, conds)
     {
         const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "type"));
         const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
-        if (t && s && strcmp(t, "Established") == 0 && strcmp(s, "True") == 0) return true;
+        if (t && s && strcmp(t, "Established") == 0 && strcmp(s, "True") == 0) {
+            const char *ltt =
+                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "lastTransitionTime"));
+            if (!ltt || csl_rfc3339_parse(ltt, since_ms) != 0) *since_ms = 0;
+            return true;
+        }
     }
     return false;
 }
@@ -313,12 +322,14 @@ static int apply_crds(sr_env *e, char *err, size_t errsz)
  * it). The error names the missing one and how to install it. */
 static int check_crds(sr_env *e, long wait_ms, char *err, size_t errsz)
 {
-    int64_t end = sr_ep_now_ms() + wait_ms;
+    int64_t end = sr_ep_now_ms() + wait_ms, newest = 0;
     for (size_t i = 0; i < sizeof required_crds / sizeof required_crds[0]; i++) {
         for (;;) {
             csl_kube_error ke;
             cJSON *crd = csl_kube_get(e->kube, &R_CRD, NULL, required_crds[i], NULL, &ke);
-            bool ok = crd && crd_established(crd);
+            int64_t since = 0;
+            bool ok = crd && crd_established(crd, &since);
+            if (ok && since > newest) newest = since;
             cJSON_Delete(crd);
             if (ok) break;
             if (!crd && ke.code != CSL_KUBE_NOT_FOUND) {
@@ -338,6 +349,15 @@ static int check_crds(sr_env *e, long wait_ms, char *err, size_t errsz)
             }
             sr_ep_sleep_ms(100);
         }
+    }
+    /* kube-apiserver holds every create of a custom resource for 2 s while
+     * its CRD became Established less than 2 s ago (by the condition's
+     * lastTransitionTime; an HA safety delay). On the local plane the CRDs
+     * were just applied: wait that out here, once, rather than in the first
+     * apply step of every scenario. */
+    if (wait_ms > 0 && newest > 0) {
+        int64_t left = newest + 2000 - csl_wall_ms();
+        if (left > 0) sr_ep_sleep_ms((long)(left > 2000 ? 2000 : left));
     }
     return 0;
 }
