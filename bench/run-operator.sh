@@ -137,7 +137,7 @@ for ((r = 1; r <= rounds; r++)); do
     echo "== round $r of $rounds"
     round "$ns-$r" "$floor_ns-$r"
   fi
-  ((rc == 0)) || exit $rc
+  ((rc == 0)) || exit "$rc"
 done
 
 if ((rounds > 1)); then

@@ -120,7 +120,9 @@ write_args() {
   # Extra flags for measurements, e.g. "--profiling=true --contention-profiling=true"
   # (a later flag wins); split on spaces.
   if [[ -n ${CSL_APISERVER_EXTRA_ARGS:-} ]]; then
-    printf '%s\n' $CSL_APISERVER_EXTRA_ARGS >>"$CSL_CLUSTER_DIR/kube-apiserver.args"
+    local -a extra
+    read -ra extra <<<"$CSL_APISERVER_EXTRA_ARGS"
+    printf '%s\n' "${extra[@]}" >>"$CSL_CLUSTER_DIR/kube-apiserver.args"
   fi
   echo "$etcd_port" >"$CSL_CLUSTER_DIR/etcd.port"
   echo "$api_port" >"$CSL_CLUSTER_DIR/apiserver.port"
