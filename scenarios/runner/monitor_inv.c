@@ -227,24 +227,29 @@ void srm_objects_free(srm_objects *t)
 
 /* ---------------------------------------------------------------- cloud snapshot */
 
+static int cloud_by_id(const void *x, const void *y)
+{
+    return strcmp(((const srm_cloud_inst *)x)->id, ((const srm_cloud_inst *)y)->id);
+}
+
 int srm_cloud_set(srm_cloud *c, const cJSON *instances)
 {
     srm_cloud_free(c);
     size_t n = (size_t)cJSON_GetArraySize(instances);
     if (n == 0) return 0;
-    c->ids = calloc(n, sizeof *c->ids);
-    c->states = calloc(n, sizeof *c->states);
-    if (!c->ids || !c->states) goto oom;
+    c->v = calloc(n, sizeof *c->v);
+    if (!c->v) goto oom;
     const cJSON *i;
     cJSON_ArrayForEach(i, instances)
     {
         const char *id = jstr(i, "id"), *st = jstr(i, "state");
         if (!id || !st) continue;
-        c->ids[c->n] = strdup(id);
-        c->states[c->n] = strdup(st);
-        c->n++;
-        if (!c->ids[c->n - 1] || !c->states[c->n - 1]) goto oom;
+        srm_cloud_inst *e = &c->v[c->n++];
+        e->id = strdup(id);
+        e->state = strdup(st);
+        if (!e->id || !e->state) goto oom;
     }
+    qsort(c->v, c->n, sizeof *c->v, cloud_by_id);
     return 0;
 oom:
     srm_cloud_free(c);
@@ -253,19 +258,19 @@ oom:
 
 const char *srm_cloud_state(const srm_cloud *c, const char *id)
 {
-    for (size_t i = 0; id && i < c->n; i++)
-        if (strcmp(c->ids[i], id) == 0) return c->states[i];
-    return NULL;
+    srm_cloud_inst key = {(char *)id, NULL};
+    const srm_cloud_inst *hit =
+        id && c->n ? bsearch(&key, c->v, c->n, sizeof *c->v, cloud_by_id) : NULL;
+    return hit ? hit->state : NULL;
 }
 
 void srm_cloud_free(srm_cloud *c)
 {
     for (size_t i = 0; i < c->n; i++) {
-        free(c->ids[i]);
-        free(c->states[i]);
+        free(c->v[i].id);
+        free(c->v[i].state);
     }
-    free(c->ids);
-    free(c->states);
+    free(c->v);
     memset(c, 0, sizeof *c);
 }
 

@@ -86,10 +86,15 @@ void srm_objects_gone(srm_objects *t, const char *uid);
 void srm_objects_counts(const srm_objects *t, int *objects, int *ready);
 void srm_objects_free(srm_objects *t);
 
-/* The states of the instances of one /_mock/state snapshot, by id. */
+/* The states of the instances of one /_mock/state snapshot, sorted by id
+ * (looked up once per object by the recovery check). */
+typedef struct srm_cloud_inst {
+    char *id;
+    char *state;
+} srm_cloud_inst;
+
 typedef struct srm_cloud {
-    char **ids;
-    char **states;
+    srm_cloud_inst *v;
     size_t n;
 } srm_cloud;
 

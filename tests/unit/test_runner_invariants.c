@@ -523,6 +523,14 @@ static void test_fault_windows(void)
     srm_faults_free(&f);
 }
 
+/* srm_cloud_state, with "(none)" for a missing instance (a test that
+ * fails, not one that crashes). */
+static const char *state_or_none(const srm_cloud *c, const char *id)
+{
+    const char *st = srm_cloud_state(c, id);
+    return st ? st : "(none)";
+}
+
 static void test_recovered(void)
 {
     srm_objects t = {0};
@@ -536,6 +544,22 @@ static void test_recovered(void)
     CU_ASSERT_EQUAL(srm_cloud_set(&c, insts), 0);
     CU_ASSERT_STRING_EQUAL(srm_cloud_state(&c, "i-2"), "crashed");
     CU_ASSERT_PTR_NULL(srm_cloud_state(&c, "i-9"));
+    {
+        /* listed in no particular order, ids sharing prefixes */
+        srm_cloud d = {0};
+        cJSON *l = arr(inst("i-30", "stopped", "ux", NULL), inst("i-3", "running", "uy", NULL),
+                       inst("i-10", "pending", "uz", NULL));
+        cJSON_AddItemToArray(l, inst("i-1", "deleted", "uw", NULL));
+        CU_ASSERT_EQUAL(srm_cloud_set(&d, l), 0);
+        CU_ASSERT_STRING_EQUAL(state_or_none(&d, "i-30"), "stopped");
+        CU_ASSERT_STRING_EQUAL(state_or_none(&d, "i-3"), "running");
+        CU_ASSERT_STRING_EQUAL(state_or_none(&d, "i-10"), "pending");
+        CU_ASSERT_STRING_EQUAL(state_or_none(&d, "i-1"), "deleted");
+        CU_ASSERT_PTR_NULL(srm_cloud_state(&d, "i-2"));
+        CU_ASSERT_PTR_NULL(srm_cloud_state(&d, NULL));
+        srm_cloud_free(&d);
+        cJSON_Delete(l);
+    }
     CU_ASSERT_TRUE(srm_recovered(&t, NULL));
     CU_ASSERT_FALSE(srm_recovered(&t, &c)); /* b's Ready is stale: its instance crashed */
 
