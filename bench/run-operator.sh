@@ -93,7 +93,8 @@ rounds=${BENCH_ROUNDS:-1}
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer, not '$rounds'"
 
 # One round: an operator of its own on namespace $1, operator_scale with
-# floors in $2*. Sets rc; the RESULT line goes to $tmp/results.
+# floors in $2*. Sets rc; operator_scale's output is also appended to
+# $tmp/out, whose RESULT lines the medians are taken from.
 round() {
   local ns=$1 floor_ns=$2
   rm -f "$tmp/operator.ready"

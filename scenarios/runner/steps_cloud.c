@@ -265,13 +265,13 @@ void sr_op_fault(sr_ctx *c, const sr_op *op, int64_t deadline_ns, sr_outcome *ou
             bool limited = false;
             for (const cJSON *z = capacity->child; z && k < sizeof what; z = z->next) {
                 if (cJSON_IsNull(z)) continue;
+                char v[32];
                 if (cJSON_IsNumber(z))
-                    k += (size_t)snprintf(what + k, sizeof what - k, "%s %s=%.0f",
-                                          limited ? "," : "", z->string, z->valuedouble);
+                    snprintf(v, sizeof v, "%.0f", z->valuedouble);
                 else
-                    k += (size_t)snprintf(what + k, sizeof what - k, "%s %s=%s",
-                                          limited ? "," : "", z->string,
-                                          cJSON_IsString(z) ? z->valuestring : "?");
+                    snprintf(v, sizeof v, "%s", cJSON_IsString(z) ? z->valuestring : "?");
+                k += (size_t)snprintf(what + k, sizeof what - k, "%s %s=%s", limited ? "," : "",
+                                      z->string, v);
                 limited = true;
             }
             fault_close(c, NULL, "capacity");

@@ -354,11 +354,12 @@ static void indent_into(csl_buf *out, const char *text)
 
 typedef enum { UNTIL_HOLDS, WHILE_NOT_HOLDS } watch_mode;
 
+/* The longest a wait lets changes pile up before it looks again. */
+#define EVAL_GAP_MAX_NS 250000000LL
+
 /* The watch loop of wait, assert and error. UNTIL_HOLDS: passes as soon
  * as the selection holds, fails at the deadline. WHILE_NOT_HOLDS: fails
  * as soon as it holds, passes at the deadline (error with for:). */
-#define EVAL_GAP_MAX_NS 250000000LL
-
 static void watch_selection(sr_ctx *c, const sr_op *op, const selection *s, const cJSON *expected,
                             bool deleted, watch_mode mode, int64_t deadline_ns, const char *what,
                             sr_outcome *out)
